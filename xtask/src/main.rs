@@ -1,1 +1,125 @@
-fn main(){}
+//! `cargo xtask …`: builds the `cdm` binary in release and runs it, plus project chores.
+//!
+//! xtask orchestrates and never trains itself, so it has no candle dependency and builds in
+//! seconds. Every experiment subcommand (`train`, `sample`, `eval`, `reproduce`, `nll`,
+//! `noise-level`) is forwarded verbatim to `cdm <subcommand>` after
+//! `cargo build --release -p cdm-cli [--features …]`.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project tasks for cdm")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Train a model (default: Dino, MLP, MSE + contrastive loss, CPU): `cdm train …`.
+    Train(Forward),
+    /// Sample a trained run: `cdm sample …`.
+    Sample(Forward),
+    /// Evaluate a trained run: `cdm eval …`.
+    Eval(Forward),
+    /// Reproduce the paper's comparisons: `cdm reproduce …`.
+    Reproduce(Forward),
+    /// Per-point −log p under a run or an exact mixture: `cdm nll …`.
+    Nll(Forward),
+    /// Estimated noise level per input: `cdm noise-level …`.
+    NoiseLevel(Forward),
+    /// Run the criterion benches (`cargo bench -p cdm-benches`), passing extra arguments on.
+    Bench {
+        /// Cargo features to enable (e.g. `cuda`).
+        #[arg(long)]
+        features: Option<String>,
+        /// Arguments after `--` go to criterion.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// What CI checks: fmt, clippy with warnings denied, and the test suite.
+    Validate,
+}
+
+#[derive(clap::Args)]
+struct Forward {
+    /// Cargo features for the `cdm` build (e.g. `cuda`, `metal`).
+    #[arg(long)]
+    features: Option<String>,
+    /// Everything else goes to `cdm`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("failed to start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn forward(subcommand: &str, fwd: Forward) -> Result<()> {
+    let mut build = cargo();
+    build.args(["build", "--release", "--quiet", "-p", "cdm-cli"]);
+    if let Some(f) = &fwd.features {
+        build.args(["--features", f]);
+    }
+    run(build)?;
+    let exe = project_root().join("target/release").join(format!("cdm{}", std::env::consts::EXE_SUFFIX));
+    let mut cdm = Command::new(exe);
+    cdm.current_dir(project_root()).arg(subcommand).args(&fwd.args);
+    run(cdm)
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().task {
+        Task::Train(f) => forward("train", f),
+        Task::Sample(f) => forward("sample", f),
+        Task::Eval(f) => forward("eval", f),
+        Task::Reproduce(f) => forward("reproduce", f),
+        Task::Nll(f) => forward("nll", f),
+        Task::NoiseLevel(f) => forward("noise-level", f),
+        Task::Bench { features, args } => {
+            let mut cmd = cargo();
+            cmd.args(["bench", "-p", "cdm-benches"]);
+            if let Some(f) = features {
+                cmd.args(["--features", &f]);
+            }
+            cmd.arg("--").args(args);
+            run(cmd)
+        }
+        Task::Validate => [
+            vec!["fmt", "--all", "--", "--check"],
+            vec!["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            vec!["test", "--workspace"],
+        ]
+        .into_iter()
+        .try_for_each(|args| {
+            let mut cmd = cargo();
+            cmd.args(args);
+            run(cmd)
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
