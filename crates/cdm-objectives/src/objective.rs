@@ -1,0 +1,65 @@
+//! The `Objective` trait and weighted sums of objectives.
+
+use candle_core::Tensor;
+use cdm_core::{Denoiser, NoiseSource};
+
+use crate::Result;
+
+/// A loss attached to the denoiser's graph, plus detached host metrics.
+#[derive(Debug)]
+pub struct LossOutput {
+    /// Scalar loss; call `backward` on it.
+    pub loss: Tensor,
+    /// Named metrics (host values, no graph).
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// A training objective for a log-SNR [`Denoiser`].
+///
+/// `noise` is the randomness of this step: objectives fork it by their own name, and row `b`
+/// of the batch draws from stream `b`, so a step is reproducible from `(seed, step)` alone.
+pub trait Objective {
+    /// A short name used for metrics, e.g. `"mse"`.
+    fn name(&self) -> &'static str;
+
+    /// The loss on a batch `x` (B, …) of clean data.
+    fn loss(&self, d: &dyn Denoiser, x: &Tensor, noise: &NoiseSource) -> Result<LossOutput>;
+}
+
+/// `Σ_i w_i·L_i`: e.g. `w_std·L_std + w_cdl·L_cdl`.
+pub struct WeightedSum {
+    parts: Vec<(f64, Box<dyn Objective + Send + Sync>)>,
+}
+
+impl WeightedSum {
+    /// A sum of `(weight, objective)` parts; parts with weight 0 are skipped entirely.
+    pub fn new(parts: Vec<(f64, Box<dyn Objective + Send + Sync>)>) -> Self {
+        Self { parts: parts.into_iter().filter(|(w, _)| *w != 0.0).collect() }
+    }
+}
+
+impl Objective for WeightedSum {
+    fn name(&self) -> &'static str {
+        "weighted_sum"
+    }
+
+    fn loss(&self, d: &dyn Denoiser, x: &Tensor, noise: &NoiseSource) -> Result<LossOutput> {
+        let mut total: Option<Tensor> = None;
+        let mut metrics = Vec::new();
+        for (weight, part) in &self.parts {
+            let out = part.loss(d, x, noise)?;
+            metrics.push((format!("loss_{}", part.name()), out.loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?));
+            metrics.extend(out.metrics);
+            let weighted = (out.loss * *weight)?;
+            total = Some(match total {
+                None => weighted,
+                Some(t) => (t + weighted)?,
+            });
+        }
+        let loss = match total {
+            Some(t) => t,
+            None => Tensor::zeros((), x.dtype(), x.device())?,
+        };
+        Ok(LossOutput { loss, metrics })
+    }
+}
