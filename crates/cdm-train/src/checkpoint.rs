@@ -1,0 +1,163 @@
+//! Checkpoints that survive a kill at any moment.
+//!
+//! Layout inside a run directory:
+//!
+//! ```text
+//! checkpoints/step-00000100/{model,ema,optimizer}.safetensors + state.json
+//! checkpoints/latest                      (the name of the newest complete checkpoint)
+//! ```
+//!
+//! A checkpoint is written into `checkpoints/.tmp-step-…`, each file synced, then the directory
+//! is renamed into place and only then `latest` is replaced (temp file + rename). A crash at
+//! any point leaves `latest` naming a complete checkpoint; leftover temp directories are
+//! removed on the next save.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+
+use crate::{Error, Result};
+
+/// Training position saved with a checkpoint.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainState {
+    /// Optimizer steps completed.
+    pub step: u64,
+    /// EMA updates completed.
+    pub ema_updates: u64,
+    /// The run's seed (all randomness is keyed by `(seed, step)`).
+    pub seed: u64,
+}
+
+/// The tensors and state of one checkpoint.
+pub struct Checkpoint {
+    /// Model weights by name.
+    pub model: HashMap<String, Tensor>,
+    /// EMA weights by name.
+    pub ema: HashMap<String, Tensor>,
+    /// Optimizer moments by name.
+    pub optimizer: HashMap<String, Tensor>,
+    /// Position in training.
+    pub state: TrainState,
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same directory, synced, then renamed.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut fs::File) -> std::io::Result<()>) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        write(&mut f)?;
+        f.flush()?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(Error::io(path))
+}
+
+/// Saves named tensors as safetensors, atomically.
+pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let cpu: Vec<(&str, Tensor)> =
+        tensors.iter().map(|(k, t)| Ok((k.as_str(), t.to_device(&Device::Cpu)?))).collect::<Result<_>>()?;
+    // candle's `Tensor` implements safetensors' `View`: serialise in memory, then write atomically.
+    let bytes = safetensors::serialize(cpu.iter().map(|(k, t)| (*k, t)), None)
+        .map_err(|e| Error::checkpoint(path, format!("cannot serialise: {e}")))?;
+    write_atomic(path, |f| f.write_all(&bytes))
+}
+
+/// Loads named tensors from a safetensors file onto `device`, with a typed error naming the file.
+pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    if !path.exists() {
+        return Err(Error::checkpoint(path, "file not found"));
+    }
+    candle_core::safetensors::load(path, device).map_err(|e| Error::checkpoint(path, first_line(&e.to_string())))
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+/// The checkpoint directory of a run.
+pub fn checkpoint_root(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoints")
+}
+
+/// Writes a complete checkpoint and points `latest` at it; keeps the newest `keep` ones.
+pub fn save_checkpoint(run_dir: &Path, ckpt: &Checkpoint, keep: usize) -> Result<PathBuf> {
+    let root = checkpoint_root(run_dir);
+    fs::create_dir_all(&root).map_err(Error::io(&root))?;
+    let name = format!("step-{:08}", ckpt.state.step);
+    let tmp = root.join(format!(".tmp-{name}"));
+    let dest = root.join(&name);
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(Error::io(&tmp))?;
+    }
+    fs::create_dir_all(&tmp).map_err(Error::io(&tmp))?;
+    save_tensors(&tmp.join("model.safetensors"), &ckpt.model)?;
+    save_tensors(&tmp.join("ema.safetensors"), &ckpt.ema)?;
+    save_tensors(&tmp.join("optimizer.safetensors"), &ckpt.optimizer)?;
+    let state = serde_json::to_vec_pretty(&ckpt.state).map_err(|e| Error::checkpoint(&tmp, e))?;
+    write_atomic(&tmp.join("state.json"), |f| f.write_all(&state))?;
+    if dest.exists() {
+        fs::remove_dir_all(&dest).map_err(Error::io(&dest))?;
+    }
+    fs::rename(&tmp, &dest).map_err(Error::io(&dest))?;
+    write_atomic(&root.join("latest"), |f| f.write_all(name.as_bytes()))?;
+    prune(&root, keep)?;
+    Ok(dest)
+}
+
+/// Removes leftover temp directories and all but the newest `keep` checkpoints.
+fn prune(root: &Path, keep: usize) -> Result<()> {
+    let mut steps = Vec::new();
+    for entry in fs::read_dir(root).map_err(Error::io(root))? {
+        let entry = entry.map_err(Error::io(root))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".tmp-step-") {
+            fs::remove_dir_all(entry.path()).map_err(Error::io(entry.path()))?;
+        } else if name.starts_with("step-") && entry.path().is_dir() {
+            steps.push(name);
+        }
+    }
+    steps.sort();
+    let excess = steps.len().saturating_sub(keep.max(1));
+    for name in &steps[..excess] {
+        let p = root.join(name);
+        fs::remove_dir_all(&p).map_err(Error::io(&p))?;
+    }
+    Ok(())
+}
+
+/// The directory `latest` points to, if a complete checkpoint exists.
+pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<PathBuf>> {
+    let pointer = checkpoint_root(run_dir).join("latest");
+    if !pointer.exists() {
+        return Ok(None);
+    }
+    let name = fs::read_to_string(&pointer).map_err(Error::io(&pointer))?;
+    let dir = checkpoint_root(run_dir).join(name.trim());
+    if !dir.join("state.json").exists() {
+        return Err(Error::checkpoint(&dir, "`latest` names a checkpoint without state.json"));
+    }
+    Ok(Some(dir))
+}
+
+/// Loads a checkpoint directory written by [`save_checkpoint`].
+pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<Checkpoint> {
+    let state_path = dir.join("state.json");
+    let bytes = fs::read(&state_path).map_err(Error::io(&state_path))?;
+    let state: TrainState = serde_json::from_slice(&bytes).map_err(|e| Error::checkpoint(&state_path, e))?;
+    Ok(Checkpoint {
+        model: load_tensors(&dir.join("model.safetensors"), device)?,
+        ema: load_tensors(&dir.join("ema.safetensors"), device)?,
+        optimizer: load_tensors(&dir.join("optimizer.safetensors"), device)?,
+        state,
+    })
+}

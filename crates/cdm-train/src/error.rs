@@ -1,0 +1,78 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while training.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An error from the diffusion math.
+    #[error(transparent)]
+    Core(#[from] cdm_core::Error),
+
+    /// An error from an objective.
+    #[error(transparent)]
+    Objective(#[from] cdm_objectives::Error),
+
+    /// A tensor operation failed inside candle.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// A checkpoint is missing, corrupt or does not match the model.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The loss or the gradient became NaN or infinite; the run stopped before applying it.
+    #[error("non-finite {what} at step {step} (last good checkpoint: {last_checkpoint:?})")]
+    NonFinite {
+        /// The optimizer step at which it happened.
+        step: u64,
+        /// `"loss"` or `"gradient"`.
+        what: &'static str,
+        /// The last checkpoint written before it, if any.
+        last_checkpoint: Option<PathBuf>,
+    },
+
+    /// A training option is outside its valid range.
+    #[error("invalid {field}: {reason} (got {value})")]
+    InvalidConfig {
+        /// The config field.
+        field: &'static str,
+        /// The offending value, formatted.
+        value: String,
+        /// What the value must satisfy.
+        reason: &'static str,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+
+    pub(crate) fn checkpoint(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::Checkpoint { path: path.into(), reason: reason.to_string() }
+    }
+
+    pub(crate) fn config(field: &'static str, value: impl std::fmt::Display, reason: &'static str) -> Self {
+        Error::InvalidConfig { field, value: value.to_string(), reason }
+    }
+}

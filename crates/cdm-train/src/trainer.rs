@@ -1,0 +1,412 @@
+//! The training loop.
+//!
+//! One optimizer step `s`:
+//!
+//! 1. `lr(s)` from [`WarmupCosine`];
+//! 2. for each of the `grad_accumulation` micro-batches `k`: draw the batch, evaluate the
+//!    objective with the step's noise `NoiseSource::new(seed).fork_index(s).fork_index(k)`,
+//!    back-propagate `loss/accumulation` and add up the gradients;
+//! 3. **non-finite guard**: a NaN/∞ loss or gradient norm stops the run with
+//!    [`Error::NonFinite`] *before* the update, so the weights and the last checkpoint stay good;
+//! 4. global-norm clipping (the pre-clip norm is logged), AdamW update, EMA update;
+//! 5. metrics to `metrics.jsonl` and the progress bar; validation and checkpoints on schedule.
+//!
+//! Every random number is keyed by `(seed, step)`, and the checkpoint holds the weights, the
+//! EMA, the AdamW moments and the step, so a run stopped and resumed is bit-identical to an
+//! uninterrupted one on CPU.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Tensor, Var, backprop::GradStore};
+use cdm_core::{Denoiser, NoiseSource};
+use cdm_objectives::Objective;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::adamw::{AdamW, AdamWConfig};
+use crate::checkpoint::{Checkpoint, TrainState, latest_checkpoint, load_checkpoint, save_checkpoint, save_tensors};
+use crate::clip::clip_grad_norm;
+use crate::ema::Ema;
+use crate::lr::WarmupCosine;
+use crate::{Error, Result};
+
+/// Options of a training run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Rows per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are summed per step.
+    pub grad_accumulation: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warmup steps.
+    pub warmup_steps: u64,
+    /// Final learning rate of the cosine, as a fraction of `lr`.
+    pub min_lr_ratio: f64,
+    /// AdamW hyper-parameters.
+    pub adamw: AdamWConfig,
+    /// Clip the global gradient norm to this value.
+    pub grad_clip: Option<f64>,
+    /// EMA decay.
+    pub ema_decay: f64,
+    /// Use the EMA warm-up `min(decay, (1+n)/(10+n))`.
+    pub ema_warmup: bool,
+    /// Seed of every random number in the run.
+    pub seed: u64,
+    /// Log metrics every this many steps.
+    pub log_every: u64,
+    /// Validate every this many steps (0: never).
+    pub validate_every: u64,
+    /// Checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept on disk.
+    pub keep_checkpoints: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 1000,
+            batch_size: 128,
+            grad_accumulation: 1,
+            lr: 1e-3,
+            warmup_steps: 100,
+            min_lr_ratio: 0.1,
+            adamw: AdamWConfig { weight_decay: 0.0, ..Default::default() },
+            grad_clip: Some(1.0),
+            ema_decay: 0.999,
+            ema_warmup: true,
+            seed: 0,
+            log_every: 10,
+            validate_every: 250,
+            checkpoint_every: 500,
+            keep_checkpoints: 2,
+            progress: true,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("steps", self.steps as f64),
+            ("batch_size", self.batch_size as f64),
+            ("grad_accumulation", self.grad_accumulation as f64),
+            ("log_every", self.log_every as f64),
+            ("checkpoint_every", self.checkpoint_every as f64),
+            ("keep_checkpoints", self.keep_checkpoints as f64),
+        ];
+        for (field, v) in positive {
+            if v < 1.0 {
+                return Err(Error::config(field, v, "must be at least 1"));
+            }
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::config("lr", self.lr, "must be positive and finite"));
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            return Err(Error::config("min_lr_ratio", self.min_lr_ratio, "must lie in [0, 1]"));
+        }
+        if let Some(c) = self.grad_clip.filter(|c| !(*c > 0.0 && c.is_finite())) {
+            return Err(Error::config("grad_clip", c, "must be positive and finite"));
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return Err(Error::config("ema_decay", self.ema_decay, "must lie in [0, 1)"));
+        }
+        let a = self.adamw;
+        if !((0.0..1.0).contains(&a.beta1) && (0.0..1.0).contains(&a.beta2) && a.eps > 0.0 && a.weight_decay >= 0.0) {
+            return Err(Error::config("adamw", format!("{a:?}"), "need betas in [0, 1), eps > 0, weight_decay >= 0"));
+        }
+        Ok(())
+    }
+
+    fn schedule(&self) -> WarmupCosine {
+        WarmupCosine { lr: self.lr, warmup_steps: self.warmup_steps, total_steps: self.steps, min_ratio: self.min_lr_ratio }
+    }
+}
+
+/// Where training batches come from.
+pub trait BatchSource {
+    /// The clean batch for optimizer step `step`, micro-batch `micro` (reproducible from both).
+    fn batch(&mut self, step: u64, micro: usize) -> Result<Tensor>;
+}
+
+impl<F: FnMut(u64, usize) -> Result<Tensor>> BatchSource for F {
+    fn batch(&mut self, step: u64, micro: usize) -> Result<Tensor> {
+        self(step, micro)
+    }
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// Steps completed in total (including those before a resume).
+    pub steps: u64,
+    /// Step at which this invocation started (non-zero after a resume).
+    pub resumed_from: u64,
+    /// Mean loss of the last logging window.
+    pub final_loss: f64,
+    /// Wall time of this invocation.
+    pub wall: Duration,
+    /// The last checkpoint written.
+    pub last_checkpoint: PathBuf,
+}
+
+/// Trains the variables behind a denoiser on an objective, writing into a run directory.
+pub struct Trainer<'a> {
+    config: TrainConfig,
+    params: Vec<(String, Var)>,
+    denoiser: &'a dyn Denoiser,
+    objective: &'a dyn Objective,
+    run_dir: PathBuf,
+}
+
+impl<'a> Trainer<'a> {
+    /// A trainer for `params` (name, var) — the variables `denoiser` computes with.
+    pub fn new(
+        config: TrainConfig,
+        mut params: Vec<(String, Var)>,
+        denoiser: &'a dyn Denoiser,
+        objective: &'a dyn Objective,
+        run_dir: impl Into<PathBuf>,
+    ) -> Result<Self> {
+        config.validate()?;
+        if params.is_empty() {
+            return Err(Error::config("params", 0, "nothing to train"));
+        }
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let run_dir = run_dir.into();
+        fs::create_dir_all(&run_dir).map_err(Error::io(&run_dir))?;
+        Ok(Self { config, params, denoiser, objective, run_dir })
+    }
+
+    /// Runs to `config.steps`, resuming from the run directory's latest checkpoint if `resume`.
+    pub fn run(&self, batches: &mut dyn BatchSource, validation: Option<&Tensor>, resume: bool) -> Result<TrainSummary> {
+        let cfg = &self.config;
+        let mut opt = AdamW::new(self.params.clone(), cfg.adamw)?;
+        let mut ema = Ema::new(&self.params, cfg.ema_decay, cfg.ema_warmup)?;
+        let mut start = 0;
+        let mut last_checkpoint = None;
+        if resume && let Some(dir) = latest_checkpoint(&self.run_dir)? {
+            let device = self.params[0].1.device().clone();
+            let ckpt = load_checkpoint(&dir, &device)?;
+            self.restore_weights(&ckpt.model, &dir)?;
+            opt.load_state(&ckpt.optimizer, ckpt.state.step, &dir)?;
+            ema.load(&ckpt.ema, ckpt.state.ema_updates, &dir)?;
+            start = ckpt.state.step;
+            tracing::info!(step = start, checkpoint = %dir.display(), "resumed");
+            last_checkpoint = Some(dir);
+        }
+        let metrics_path = self.run_dir.join("metrics.jsonl");
+        let mut metrics = MetricsLog::open(&metrics_path, start)?;
+        let progress = self.progress_bar(start);
+        let root_noise = NoiseSource::new(cfg.seed);
+        let schedule = cfg.schedule();
+        let began = Instant::now();
+        let mut window = Window::default();
+        let mut final_loss = f64::NAN;
+        for step in start..cfg.steps {
+            let lr = schedule.at(step);
+            let (loss, mut grads, named) = self.accumulate(batches, &root_noise, step)?;
+            let guard = |what| Error::NonFinite { step, what, last_checkpoint: last_checkpoint.clone() };
+            if !loss.is_finite() {
+                return Err(guard("loss"));
+            }
+            let norm = clip_grad_norm(&mut grads, &self.params, cfg.grad_clip.unwrap_or(f64::INFINITY))?;
+            if !norm.is_finite() {
+                return Err(guard("gradient"));
+            }
+            opt.step(&grads, lr)?;
+            ema.update(&self.params)?;
+            window.add(loss, norm, &named);
+            let done = step + 1;
+            if done % cfg.log_every == 0 || done == cfg.steps {
+                final_loss = window.mean_loss();
+                let rate = (done - start) as f64 / began.elapsed().as_secs_f64().max(1e-9);
+                let mut record = window.drain(done, lr, rate);
+                if cfg.validate_every > 0 && (done % cfg.validate_every == 0 || done == cfg.steps) {
+                    if let Some(v) = validation {
+                        let val = self.validation_loss(v)?;
+                        record.insert("val_loss".into(), val.into());
+                    }
+                }
+                metrics.write(&record)?;
+                progress.set_message(format!("loss {final_loss:.4}"));
+            }
+            progress.set_position(done);
+            if done % cfg.checkpoint_every == 0 || done == cfg.steps {
+                let state = TrainState { step: done, ema_updates: ema.updates(), seed: cfg.seed };
+                let ckpt = Checkpoint {
+                    model: self.params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect(),
+                    ema: ema.tensors(),
+                    optimizer: opt.state_tensors(),
+                    state,
+                };
+                let dir = save_checkpoint(&self.run_dir, &ckpt, cfg.keep_checkpoints)?;
+                tracing::debug!(step = done, checkpoint = %dir.display(), "checkpoint written");
+                if done == cfg.steps {
+                    save_tensors(&self.run_dir.join("model.safetensors"), &ckpt.model)?;
+                    save_tensors(&self.run_dir.join("ema.safetensors"), &ckpt.ema)?;
+                }
+                last_checkpoint = Some(dir);
+            }
+        }
+        progress.finish_and_clear();
+        let last_checkpoint =
+            last_checkpoint.ok_or_else(|| Error::checkpoint(&self.run_dir, "no checkpoint: nothing left to train"))?;
+        Ok(TrainSummary { steps: cfg.steps, resumed_from: start, final_loss, wall: began.elapsed(), last_checkpoint })
+    }
+
+    /// Loss, summed gradients and named metrics of one optimizer step.
+    fn accumulate(
+        &self,
+        batches: &mut dyn BatchSource,
+        root: &NoiseSource,
+        step: u64,
+    ) -> Result<(f64, GradStore, Vec<(String, f64)>)> {
+        let n = self.config.grad_accumulation;
+        let mut total: Option<GradStore> = None;
+        let mut loss_sum = 0.0;
+        let mut named: Vec<(String, f64)> = Vec::new();
+        for micro in 0..n {
+            let x = batches.batch(step, micro)?;
+            let out = self.objective.loss(self.denoiser, &x, &root.fork_index(step).fork_index(micro as u64))?;
+            loss_sum += out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let grads = (out.loss / n as f64)?.backward()?;
+            for (k, v) in out.metrics {
+                match named.iter_mut().find(|(name, _)| *name == k) {
+                    Some((_, acc)) => *acc += v / n as f64,
+                    None => named.push((k, v / n as f64)),
+                }
+            }
+            total = Some(match total {
+                None => grads,
+                Some(mut acc) => {
+                    for (_, var) in &self.params {
+                        if let Some(g) = grads.get(var.as_tensor()) {
+                            let sum = match acc.remove(var.as_tensor()) {
+                                Some(prev) => (prev + g)?,
+                                None => g.clone(),
+                            };
+                            acc.insert(var.as_tensor(), sum);
+                        }
+                    }
+                    acc
+                }
+            });
+        }
+        Ok((loss_sum / n as f64, total.expect("at least one micro-batch"), named))
+    }
+
+    /// The objective on the validation set with fixed noise (comparable across steps).
+    fn validation_loss(&self, x: &Tensor) -> Result<f64> {
+        let noise = NoiseSource::new(self.config.seed).fork("validation");
+        let out = self.objective.loss(self.denoiser, x, &noise)?;
+        Ok(out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+    }
+
+    fn restore_weights(&self, tensors: &std::collections::HashMap<String, Tensor>, path: &Path) -> Result<()> {
+        for (name, var) in &self.params {
+            let t = tensors.get(name).ok_or_else(|| Error::checkpoint(path, format!("missing tensor {name}")))?;
+            if t.dims() != var.dims() {
+                return Err(Error::checkpoint(path, format!("{name}: expected {:?}, found {:?}", var.dims(), t.dims())));
+            }
+            var.set(&t.to_dtype(var.dtype())?)?;
+        }
+        Ok(())
+    }
+
+    fn progress_bar(&self, start: u64) -> ProgressBar {
+        if !self.config.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(self.config.steps);
+        let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_position(start);
+        bar
+    }
+}
+
+/// Running sums between two log lines.
+#[derive(Default)]
+struct Window {
+    steps: u64,
+    loss: f64,
+    grad_norm: f64,
+    named: Vec<(String, f64)>,
+}
+
+impl Window {
+    fn add(&mut self, loss: f64, grad_norm: f64, named: &[(String, f64)]) {
+        self.steps += 1;
+        self.loss += loss;
+        self.grad_norm += grad_norm;
+        for (k, v) in named {
+            match self.named.iter_mut().find(|(name, _)| name == k) {
+                Some((_, acc)) => *acc += v,
+                None => self.named.push((k.clone(), *v)),
+            }
+        }
+    }
+
+    fn mean_loss(&self) -> f64 {
+        self.loss / self.steps.max(1) as f64
+    }
+
+    fn drain(&mut self, step: u64, lr: f64, it_per_s: f64) -> serde_json::Map<String, serde_json::Value> {
+        let n = self.steps.max(1) as f64;
+        let mut record = serde_json::Map::new();
+        record.insert("step".into(), step.into());
+        record.insert("loss".into(), (self.loss / n).into());
+        record.insert("lr".into(), lr.into());
+        record.insert("grad_norm".into(), (self.grad_norm / n).into());
+        record.insert("it_per_s".into(), it_per_s.into());
+        for (k, v) in &self.named {
+            record.insert(k.clone(), (v / n).into());
+        }
+        *self = Window::default();
+        record
+    }
+}
+
+/// `metrics.jsonl`: one JSON object per log line; on resume, lines past the checkpoint are dropped.
+struct MetricsLog {
+    file: fs::File,
+    path: PathBuf,
+}
+
+impl MetricsLog {
+    fn open(path: &Path, resumed_step: u64) -> Result<Self> {
+        let kept: String = match fs::read_to_string(path) {
+            Ok(text) if resumed_step > 0 => text
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                        .is_some_and(|s| s <= resumed_step)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect(),
+            _ => String::new(),
+        };
+        fs::write(path, kept).map_err(Error::io(path))?;
+        let file = fs::OpenOptions::new().append(true).open(path).map_err(Error::io(path))?;
+        Ok(Self { file, path: path.to_path_buf() })
+    }
+
+    fn write(&mut self, record: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+        let line = serde_json::to_string(record).map_err(|e| Error::checkpoint(&self.path, e))?;
+        writeln!(self.file, "{line}").map_err(Error::io(&self.path))
+    }
+}

@@ -1,0 +1,239 @@
+//! Resume, crash safety, the non-finite guard and config validation of the training loop.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor, Var};
+use cdm_core::{Denoiser, DiscreteSchedule, GaussianBase, Itd, NoiseSource};
+use cdm_objectives::{Cdl, CdlMode, LossOutput, Mse, Objective, WeightedSum, ZetaDistribution};
+use cdm_train::checkpoint::{latest_checkpoint, load_checkpoint, load_tensors};
+use cdm_train::{Error, TrainConfig, Trainer};
+
+/// ε̂ = W2·tanh(W1·[z, α/10] + b1) + b2 on 2-D points.
+struct TinyNet {
+    params: Vec<(String, Var)>,
+}
+
+impl TinyNet {
+    fn new() -> Self {
+        let mut s = NoiseSource::new(42).streams(0, 1);
+        let mut var = |name: &str, shape: &[usize], scale: f64| {
+            let t = (s.normal(shape, DType::F32, &Device::Cpu).unwrap().reshape(shape).unwrap() * scale).unwrap();
+            (name.to_string(), Var::from_tensor(&t).unwrap())
+        };
+        let params = vec![var("w1", &[3, 16], 0.5), var("b1", &[16], 0.1), var("w2", &[16, 2], 0.3), var("b2", &[2], 0.0)];
+        Self { params }
+    }
+
+    fn get(&self, name: &str) -> &Tensor {
+        self.params.iter().find(|(n, _)| n == name).unwrap().1.as_tensor()
+    }
+
+    fn snapshot(&self) -> Vec<Vec<f32>> {
+        self.params.iter().map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect()
+    }
+}
+
+impl Denoiser for TinyNet {
+    fn eps(&self, z: &Tensor, log_snr: &Tensor) -> cdm_core::Result<Tensor> {
+        let input = Tensor::cat(&[z, &(log_snr.unsqueeze(1)? / 10.0)?], 1)?;
+        let h = input.matmul(self.get("w1"))?.broadcast_add(self.get("b1"))?.tanh()?;
+        Ok(h.matmul(self.get("w2"))?.broadcast_add(self.get("b2"))?)
+    }
+}
+
+fn batch(step: u64, micro: usize) -> cdm_train::Result<Tensor> {
+    // two clusters, reproducible from (step, micro)
+    let mut s = NoiseSource::new(7).fork_index(step).fork_index(micro as u64).streams(0, 32);
+    let x = s.normal(&[2], DType::F32, &Device::Cpu)?;
+    let sign = Tensor::from_vec((0..32).map(|i| if i % 2 == 0 { 2f32 } else { -2.0 }).collect(), (32, 1), &Device::Cpu)?;
+    Ok((x * 0.3)?.broadcast_add(&sign)?)
+}
+
+fn objective() -> WeightedSum {
+    let itd = Itd::from_base_heuristic(GaussianBase::standard(2), 3.0, 8, 4096).unwrap();
+    let zeta = ZetaDistribution::Logistic(itd.config().proposal);
+    WeightedSum::new(vec![
+        (1.0, Box::new(Mse::new(DiscreteSchedule::ddpm()))),
+        (1.0, Box::new(Cdl::new(itd, zeta, CdlMode::Improved, Some(8)).unwrap())),
+    ])
+}
+
+fn config(steps: u64) -> TrainConfig {
+    TrainConfig {
+        steps,
+        batch_size: 32,
+        lr: 1e-2,
+        warmup_steps: 3,
+        log_every: 2,
+        validate_every: 4,
+        checkpoint_every: 4,
+        progress: false,
+        ..Default::default()
+    }
+}
+
+fn run_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cdm-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn stopping_and_resuming_is_bit_identical_to_an_uninterrupted_run() {
+    let obj = objective();
+    let validation = batch(999, 0).unwrap();
+    let straight = TinyNet::new();
+    let dir_a = run_dir("straight");
+    Trainer::new(config(12), straight.params.clone(), &straight, &obj, &dir_a)
+        .unwrap()
+        .run(&mut batch, Some(&validation), false)
+        .unwrap();
+
+    // the same 12-step run, killed while drawing the batch of step 9 (after the step-8 checkpoint)
+    let killed = TinyNet::new();
+    let dir_b = run_dir("resumed");
+    let mut dies_at_nine = |step: u64, micro: usize| {
+        if step == 9 {
+            return Err(Error::InvalidConfig { field: "simulated", value: "kill".into(), reason: "test" });
+        }
+        batch(step, micro)
+    };
+    let result = Trainer::new(config(12), killed.params.clone(), &killed, &obj, &dir_b).unwrap().run(&mut dies_at_nine, Some(&validation), false);
+    assert!(result.is_err());
+    // a fresh process: new model object, weights only from the checkpoint
+    let fresh = TinyNet::new();
+    let summary = Trainer::new(config(12), fresh.params.clone(), &fresh, &obj, &dir_b)
+        .unwrap()
+        .run(&mut batch, Some(&validation), true)
+        .unwrap();
+    assert_eq!(summary.resumed_from, 8);
+    assert_eq!(straight.snapshot(), fresh.snapshot(), "weights differ after resume");
+    let ema_a = load_tensors(&dir_a.join("ema.safetensors"), &Device::Cpu).unwrap();
+    let ema_b = load_tensors(&dir_b.join("ema.safetensors"), &Device::Cpu).unwrap();
+    for (name, t) in &ema_a {
+        assert_eq!(t.flatten_all().unwrap().to_vec1::<f32>().unwrap(), ema_b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    }
+    let lines = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap().lines().count();
+    assert_eq!(lines(&dir_a), lines(&dir_b));
+    let text = std::fs::read_to_string(dir_a.join("metrics.jsonl")).unwrap();
+    assert!(text.contains("\"val_loss\"") && text.contains("\"grad_norm\"") && text.contains("\"cdl_accuracy\""));
+}
+
+#[test]
+fn an_interrupted_checkpoint_write_never_corrupts_latest() {
+    let obj = objective();
+    let net = TinyNet::new();
+    let dir = run_dir("interrupted");
+    Trainer::new(config(8), net.params.clone(), &net, &obj, &dir).unwrap().run(&mut batch, None, false).unwrap();
+    // simulate a kill in the middle of writing step 12: a temp dir with a truncated file
+    let tmp = dir.join("checkpoints/.tmp-step-00000012");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let good = std::fs::read(dir.join("checkpoints/step-00000008/model.safetensors")).unwrap();
+    std::fs::write(tmp.join("model.safetensors"), &good[..good.len() / 2]).unwrap();
+    let latest = latest_checkpoint(&dir).unwrap().unwrap();
+    assert!(latest.ends_with("step-00000008"));
+    assert!(load_checkpoint(&latest, &Device::Cpu).is_ok());
+    // resuming works and cleans the leftover
+    let again = TinyNet::new();
+    Trainer::new(config(12), again.params.clone(), &again, &obj, &dir).unwrap().run(&mut batch, None, true).unwrap();
+    assert!(!tmp.exists());
+    // a truncated checkpoint file is a typed error naming the file, never a panic
+    let broken = dir.join("broken.safetensors");
+    std::fs::write(&broken, &good[..good.len() / 3]).unwrap();
+    match load_tensors(&broken, &Device::Cpu) {
+        Err(Error::Checkpoint { path, .. }) => assert_eq!(path, broken),
+        other => panic!("expected a checkpoint error, got {:?}", other.map(|m| m.len())),
+    }
+    std::fs::write(&broken, b"not a safetensors file at all").unwrap();
+    assert!(matches!(load_tensors(&broken, &Device::Cpu), Err(Error::Checkpoint { .. })));
+}
+
+/// Wraps an objective and makes its loss NaN at one call.
+struct PoisonAt<'a> {
+    inner: &'a dyn Objective,
+    call: Cell<u64>,
+    poison: u64,
+}
+
+impl Objective for PoisonAt<'_> {
+    fn name(&self) -> &'static str {
+        "poisoned"
+    }
+    fn loss(&self, d: &dyn Denoiser, x: &Tensor, noise: &NoiseSource) -> cdm_objectives::Result<LossOutput> {
+        let mut out = self.inner.loss(d, x, noise)?;
+        if self.call.get() == self.poison {
+            out.loss = (out.loss * f64::NAN)?;
+        }
+        self.call.set(self.call.get() + 1);
+        Ok(out)
+    }
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_with_a_typed_error_and_the_last_checkpoint_loads() {
+    let inner = objective();
+    let poisoned = PoisonAt { inner: &inner, call: Cell::new(0), poison: 5 };
+    let net = TinyNet::new();
+    let dir = run_dir("nan");
+    let err = Trainer::new(config(12), net.params.clone(), &net, &poisoned, &dir).unwrap().run(&mut batch, None, false).unwrap_err();
+    let Error::NonFinite { step, what, last_checkpoint } = err else { panic!("expected NonFinite, got {err}") };
+    assert_eq!((step, what), (5, "loss"));
+    let last = last_checkpoint.expect("a checkpoint at step 4");
+    assert!(last.ends_with("step-00000004"));
+    let ckpt = load_checkpoint(&last, &Device::Cpu).unwrap();
+    assert_eq!(ckpt.state.step, 4);
+    // the bad step was not applied: the weights are finite
+    assert!(net.snapshot().iter().flatten().all(|v| v.is_finite()));
+}
+
+/// A loss whose value is finite but whose gradient is NaN (√ at 0).
+struct NanGradient;
+impl Objective for NanGradient {
+    fn name(&self) -> &'static str {
+        "nan_gradient"
+    }
+    fn loss(&self, d: &dyn Denoiser, x: &Tensor, _noise: &NoiseSource) -> cdm_objectives::Result<LossOutput> {
+        let alpha = vec![0.0; x.dim(0)?];
+        let out = d.eps_at(x, &alpha)?;
+        // √((u − u)²) = 0, whose derivative is ∞·0 = NaN
+        let zero = out.sub(&out.detach())?;
+        Ok(LossOutput { loss: zero.sqr()?.sqrt()?.sum_all()?, metrics: vec![] })
+    }
+}
+
+#[test]
+fn a_nan_gradient_stops_the_run_before_the_update() {
+    let net = TinyNet::new();
+    let before = net.snapshot();
+    let err = Trainer::new(config(4), net.params.clone(), &net, &NanGradient, run_dir("nangrad"))
+        .unwrap()
+        .run(&mut batch, None, false)
+        .unwrap_err();
+    assert!(matches!(err, Error::NonFinite { step: 0, what: "gradient", last_checkpoint: None }), "{err}");
+    assert_eq!(before, net.snapshot());
+}
+
+#[test]
+fn bad_config_values_are_typed_errors() {
+    let net = TinyNet::new();
+    let obj = objective();
+    let cases: Vec<(&str, TrainConfig)> = vec![
+        ("steps", TrainConfig { steps: 0, ..config(4) }),
+        ("batch_size", TrainConfig { batch_size: 0, ..config(4) }),
+        ("lr", TrainConfig { lr: -1.0, ..config(4) }),
+        ("lr", TrainConfig { lr: f64::NAN, ..config(4) }),
+        ("grad_clip", TrainConfig { grad_clip: Some(0.0), ..config(4) }),
+        ("ema_decay", TrainConfig { ema_decay: 1.0, ..config(4) }),
+        ("min_lr_ratio", TrainConfig { min_lr_ratio: 2.0, ..config(4) }),
+    ];
+    for (field, cfg) in cases {
+        match Trainer::new(cfg, net.params.clone(), &net, &obj, run_dir("badcfg")) {
+            Err(Error::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+            Err(e) => panic!("{field}: wrong error {e}"),
+            Ok(_) => panic!("{field}: accepted"),
+        }
+    }
+    let json = r#"{"steps": 10, "learning_rate": 0.1}"#;
+    assert!(serde_json::from_str::<TrainConfig>(json).is_err(), "unknown fields are rejected");
+}
