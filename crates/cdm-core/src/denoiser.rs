@@ -158,12 +158,14 @@ mod tests {
         let schedule = DiscreteSchedule::ddpm();
         let alphas = [schedule.log_snrs()[0], schedule.log_snrs()[10], schedule.log_snr(500.4)];
         let z = Tensor::zeros((3, 2), DType::F64, &Device::Cpu).unwrap();
-        let exact = TimestepDenoiser::new(EchoTimestep, schedule.clone(), TimestepInverse::Exact, TimestepRounding::Continuous);
+        let exact =
+            TimestepDenoiser::new(EchoTimestep, schedule.clone(), TimestepInverse::Exact, TimestepRounding::Continuous);
         let out = exact.eps_at(&z, &alphas).unwrap().to_vec2::<f64>().unwrap();
         for (row, want) in out.iter().zip([0.0, 10.0, 500.4]) {
             assert!((row[0] - want).abs() < 1e-9 && row[0] == row[1], "{row:?} vs {want}");
         }
-        let truncating = TimestepDenoiser::new(EchoTimestep, schedule, TimestepInverse::Official, TimestepRounding::Truncate);
+        let truncating =
+            TimestepDenoiser::new(EchoTimestep, schedule, TimestepInverse::Official, TimestepRounding::Truncate);
         let out = truncating.eps_at(&z, &alphas).unwrap().to_vec2::<f64>().unwrap();
         assert_eq!([out[0][0], out[1][0]], [0.0, 10.0]); // official 0.8 → 0, 10.6 → 10
     }

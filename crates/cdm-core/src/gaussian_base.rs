@@ -142,7 +142,8 @@ mod tests {
         let base = GaussianBase::from_log_eigenvalues(vec![1.7]).unwrap();
         let std = GaussianBase::standard(1);
         let h = 1e-3;
-        let integral: f64 = (0..80_000).map(|i| -40.0 + (i as f64 + 0.5) * h).map(|a| base.mmse(a) - std.mmse(a)).sum::<f64>() * h;
+        let integral: f64 =
+            (0..80_000).map(|i| -40.0 + (i as f64 + 0.5) * h).map(|a| base.mmse(a) - std.mmse(a)).sum::<f64>() * h;
         assert!((integral - 1.7).abs() < 1e-6);
         assert!((base.entropy() - std.entropy() - 0.85).abs() < 1e-12);
     }
@@ -161,6 +162,9 @@ mod tests {
             GaussianBase::from_data(&x[..4], 2, 2, BaseCovariance::Full),
             Err(Error::InvalidArgument { field: "samples", .. })
         ));
-        assert!(matches!(GaussianBase::from_data(&x, 3, 2, BaseCovariance::Diagonal), Err(Error::ShapeMismatch { .. })));
+        assert!(matches!(
+            GaussianBase::from_data(&x, 3, 2, BaseCovariance::Diagonal),
+            Err(Error::ShapeMismatch { .. })
+        ));
     }
 }

@@ -158,9 +158,13 @@ impl Itd {
 
     fn check_input(&self, x: &Tensor) -> Result<usize> {
         let b = x.dims().first().copied().unwrap_or(0);
-        let per_sample = if b == 0 { 0 } else { x.elem_count() / b };
+        let per_sample = x.elem_count().checked_div(b).unwrap_or(0);
         if x.rank() < 2 || per_sample != self.base.dim() {
-            return Err(Error::shape("ITD input", format!("(B, …) with {} values per sample", self.base.dim()), x.dims()));
+            return Err(Error::shape(
+                "ITD input",
+                format!("(B, …) with {} values per sample", self.base.dim()),
+                x.dims(),
+            ));
         }
         Ok(b)
     }
@@ -220,7 +224,13 @@ impl Itd {
     ///
     /// # Shapes
     /// `x`: (B, …) with `base.dim()` values per sample. Terms: (B, K).
-    pub fn nll(&self, d: &dyn Denoiser, x: &Tensor, zeta: Option<f64>, noise: &NoiseSource) -> Result<PointwiseEstimate> {
+    pub fn nll(
+        &self,
+        d: &dyn Denoiser,
+        x: &Tensor,
+        zeta: Option<f64>,
+        noise: &NoiseSource,
+    ) -> Result<PointwiseEstimate> {
         let b = self.check_input(x)?;
         let k = self.config.points;
         let mut streams = noise.fork("itd").streams(0, b);
@@ -284,7 +294,13 @@ impl Itd {
     /// `(α_k, ε_k)` per input; `+∞` levels (clean) are exactly 0 and cost nothing.
     ///
     /// Returns one (B, K) term tensor per level.
-    pub fn level_log_densities(&self, d: &dyn Denoiser, z: &Tensor, levels: &[f64], noise: &NoiseSource) -> Result<Vec<Tensor>> {
+    pub fn level_log_densities(
+        &self,
+        d: &dyn Denoiser,
+        z: &Tensor,
+        levels: &[f64],
+        noise: &NoiseSource,
+    ) -> Result<Vec<Tensor>> {
         let b = self.check_input(z)?;
         let k = self.config.points;
         if let Some(l) = levels.iter().find(|l| l.is_nan()) {

@@ -66,7 +66,7 @@ pub fn noise_coef(log_snr: f64) -> f64 {
 /// Log-sum-exp of a few values, shifted by their maximum.
 pub fn log_sum_exp(values: &[f64]) -> f64 {
     let m = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if m == f64::NEG_INFINITY || m == f64::INFINITY {
+    if m.is_infinite() {
         return m;
     }
     m + values.iter().map(|v| (v - m).exp()).sum::<f64>().ln()

@@ -84,9 +84,7 @@ impl DiscreteSchedule {
             }
         }
         let last = (num_timesteps - 1).max(1) as f64;
-        let betas = (0..num_timesteps)
-            .map(|t| beta_start + (beta_end - beta_start) * t as f64 / last)
-            .collect();
+        let betas = (0..num_timesteps).map(|t| beta_start + (beta_end - beta_start) * t as f64 / last).collect();
         Self::from_betas(BetaSchedule::Linear { beta_start, beta_end }, betas)
     }
 
@@ -98,9 +96,7 @@ impl DiscreteSchedule {
         }
         let big_t = num_timesteps as f64;
         let f = |u: f64| ((u / big_t + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2).cos().powi(2);
-        let betas = (0..num_timesteps)
-            .map(|t| (1.0 - f(t as f64 + 1.0) / f(t as f64)).min(0.999))
-            .collect();
+        let betas = (0..num_timesteps).map(|t| (1.0 - f(t as f64 + 1.0) / f(t as f64)).min(0.999)).collect();
         Self::from_betas(BetaSchedule::Cosine { s }, betas)
     }
 
@@ -178,9 +174,8 @@ impl DiscreteSchedule {
             TimestepInverse::Exact => self.exact_timestep(log_snr),
             TimestepInverse::Official => match self.kind {
                 BetaSchedule::Linear { beta_start, beta_end } => {
-                    let grid = self
-                        .fine_grid
-                        .get_or_init(|| official_fine_grid(self.num_timesteps(), beta_start, beta_end));
+                    let grid =
+                        self.fine_grid.get_or_init(|| official_fine_grid(self.num_timesteps(), beta_start, beta_end));
                     nearest_on_fine_grid(grid, log_snr)
                 }
                 BetaSchedule::Cosine { s } => cosine_closed_form_timestep(self.num_timesteps(), s, log_snr),
@@ -318,9 +313,18 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_typed_errors() {
-        assert!(matches!(DiscreteSchedule::linear(1, 1e-4, 0.02), Err(Error::InvalidArgument { field: "num_timesteps", .. })));
-        assert!(matches!(DiscreteSchedule::linear(10, 0.0, 0.02), Err(Error::InvalidArgument { field: "beta_start", .. })));
-        assert!(matches!(DiscreteSchedule::linear(10, 1e-4, 1.5), Err(Error::InvalidArgument { field: "beta_end", .. })));
+        assert!(matches!(
+            DiscreteSchedule::linear(1, 1e-4, 0.02),
+            Err(Error::InvalidArgument { field: "num_timesteps", .. })
+        ));
+        assert!(matches!(
+            DiscreteSchedule::linear(10, 0.0, 0.02),
+            Err(Error::InvalidArgument { field: "beta_start", .. })
+        ));
+        assert!(matches!(
+            DiscreteSchedule::linear(10, 1e-4, 1.5),
+            Err(Error::InvalidArgument { field: "beta_end", .. })
+        ));
         assert!(matches!(DiscreteSchedule::cosine(10, -1.0), Err(Error::InvalidArgument { field: "s", .. })));
     }
 }

@@ -49,7 +49,8 @@ fn nll_error_shrinks_like_one_over_root_k() {
     let rmse: Vec<f64> = [64, 256, 1024]
         .iter()
         .map(|&k| {
-            let est = itd(base.clone(), 6.0, k).nll(&g, &x, None, &NoiseSource::new(k as u64)).unwrap().summary().unwrap();
+            let est =
+                itd(base.clone(), 6.0, k).nll(&g, &x, None, &NoiseSource::new(k as u64)).unwrap().summary().unwrap();
             (est.value.iter().map(|v| (v - exact).powi(2)).sum::<f64>() / reps as f64).sqrt()
         })
         .collect();
@@ -63,7 +64,8 @@ fn nll_error_shrinks_like_one_over_root_k() {
 fn nll_of_the_two_mode_mixture_matches_the_closed_form() {
     let gmm = GaussianMixture::two_mode_1d();
     let xs = [-3.0, 0.0, 5.0, 7.5];
-    let est = mixture_1d_itd(20_000, 6.0).nll(&gmm, &points(&xs, 1), None, &NoiseSource::new(2)).unwrap().summary().unwrap();
+    let est =
+        mixture_1d_itd(20_000, 6.0).nll(&gmm, &points(&xs, 1), None, &NoiseSource::new(2)).unwrap().summary().unwrap();
     for (i, &x) in xs.iter().enumerate() {
         assert_within_3se("mixture −log p", est.value[i], est.std_err[i], -gmm.log_prob(&[x], f64::INFINITY));
     }
@@ -86,7 +88,8 @@ fn clip_three_truncation_bias_is_small_and_documented() {
 
 #[test]
 fn nll_of_a_two_dimensional_mixture_matches_the_closed_form() {
-    let comp = |w: f64, m: [f64; 2], v: [f64; 2]| MixtureComponent { weight: w, mean: m.to_vec(), variance: v.to_vec() };
+    let comp =
+        |w: f64, m: [f64; 2], v: [f64; 2]| MixtureComponent { weight: w, mean: m.to_vec(), variance: v.to_vec() };
     let gmm = GaussianMixture::new(vec![
         comp(0.5, [-2.0, 0.0], [0.3, 0.5]),
         comp(0.3, [2.0, 1.0], [0.5, 0.2]),
@@ -142,7 +145,9 @@ fn common_random_numbers_cut_the_log_ratio_variance_at_least_tenfold() {
         let (m_ind, v_ind) = log_ratio_spread(RandomNumbers::Independent, z, zeta);
         let (m_crn, v_crn) = log_ratio_spread(RandomNumbers::Common, z, zeta);
         let ratio = v_ind / v_crn;
-        eprintln!("z={z} ζ={zeta}: faithful {m_ind:.4} (var {v_ind:.4}), common {m_crn:.4} (var {v_crn:.2e}), ratio {ratio:.0}");
+        eprintln!(
+            "z={z} ζ={zeta}: faithful {m_ind:.4} (var {v_ind:.4}), common {m_crn:.4} (var {v_crn:.2e}), ratio {ratio:.0}"
+        );
         assert!(ratio >= 10.0, "variance ratio {ratio}");
         // same expectation: the difference of means is within 3 SE of the faithful mean
         assert!((m_ind - m_crn).abs() < 3.0 * (v_ind / 200.0 + v_crn / 200.0).sqrt());
@@ -182,8 +187,11 @@ fn noise_level_classifier_recovers_known_noise_levels() {
             (0..lp.len()).max_by(|&a, &b| lp[a].total_cmp(&lp[b])).unwrap()
         })
         .collect();
-    let rate = |pred: &[usize], other: &[usize]| pred.iter().zip(other).filter(|(p, t)| p == t).count() as f64 / other.len() as f64;
-    let (accuracy, bayes_accuracy, agreement) = (rate(&post.predicted, &truth), rate(&bayes, &truth), rate(&post.predicted, &bayes));
+    let rate = |pred: &[usize], other: &[usize]| {
+        pred.iter().zip(other).filter(|(p, t)| p == t).count() as f64 / other.len() as f64
+    };
+    let (accuracy, bayes_accuracy, agreement) =
+        (rate(&post.predicted, &truth), rate(&bayes, &truth), rate(&post.predicted, &bayes));
     eprintln!(
         "noise-level accuracy {accuracy:.3} (Bayes {bayes_accuracy:.3}, agreement {agreement:.3}) over {} inputs, {} levels, chance {:.2}",
         truth.len(),
@@ -202,7 +210,8 @@ fn noise_level_classifier_recovers_known_noise_levels() {
 fn batch_loss_is_unbiased_for_the_expected_nll() {
     // E_x[−log p(x)] for N(μ, Σ) is its entropy d/2·log(2πe) + ½·log det Σ.
     let g = Gaussian::new(vec![0.0, 1.0], vec![1.5, -0.4, -0.4, 0.8]).unwrap();
-    let entropy = GaussianBase::from_log_eigenvalues(g.eigenvalues().iter().map(|l| l.ln()).collect()).unwrap().entropy();
+    let entropy =
+        GaussianBase::from_log_eigenvalues(g.eigenvalues().iter().map(|l| l.ln()).collect()).unwrap().entropy();
     let base = GaussianBase::standard(2);
     let est = itd(base, 6.0, 1);
     let n = 4096;
@@ -211,7 +220,8 @@ fn batch_loss_is_unbiased_for_the_expected_nll() {
         .map(|r| est.batch_loss(&g, &x, &NoiseSource::new(100 + r)).unwrap().to_scalar::<f64>().unwrap())
         .collect();
     let mean = reps.iter().sum::<f64>() / reps.len() as f64;
-    let se = (reps.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (reps.len() - 1) as f64 / reps.len() as f64).sqrt();
+    let se =
+        (reps.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (reps.len() - 1) as f64 / reps.len() as f64).sqrt();
     // the fixed data sample adds its own spread: include the sampling SE of the mean NLL
     let nll: Vec<f64> = x.to_vec2::<f64>().unwrap().iter().map(|r| -g.log_prob(r, f64::INFINITY)).collect();
     let nll_mean = nll.iter().sum::<f64>() / n as f64;
@@ -227,7 +237,8 @@ fn same_seed_is_bit_identical_and_rows_do_not_depend_on_the_batch() {
     let all = est.nll(&gmm, &points(&xs, 1), None, &NoiseSource::new(7)).unwrap().summary().unwrap();
     let again = est.nll(&gmm, &points(&xs, 1), None, &NoiseSource::new(7)).unwrap().summary().unwrap();
     assert_eq!(all, again);
-    let tail = est.nll(&gmm, &points(&xs[3..], 1), None, &NoiseSource::new(7).with_offset(3)).unwrap().summary().unwrap();
+    let tail =
+        est.nll(&gmm, &points(&xs[3..], 1), None, &NoiseSource::new(7).with_offset(3)).unwrap().summary().unwrap();
     assert_eq!(&all.value[3..], &tail.value[..]);
     let f32_x = points(&xs, 1).to_dtype(DType::F32).unwrap();
     let f32_a = est.nll(&gmm, &f32_x, None, &NoiseSource::new(7)).unwrap().summary().unwrap();
@@ -263,8 +274,14 @@ fn bad_arguments_are_typed_errors() {
     let base = GaussianBase::standard(2);
     let proposal = TruncatedLogistic { loc: 0.0, scale: 3.0, clip: 3.0 };
     let cfg = |points, max_rows, proposal| ItdConfig { points, proposal, max_rows };
-    assert!(matches!(Itd::new(base.clone(), cfg(0, 10, proposal)), Err(Error::InvalidArgument { field: "points", .. })));
-    assert!(matches!(Itd::new(base.clone(), cfg(4, 0, proposal)), Err(Error::InvalidArgument { field: "max_rows", .. })));
+    assert!(matches!(
+        Itd::new(base.clone(), cfg(0, 10, proposal)),
+        Err(Error::InvalidArgument { field: "points", .. })
+    ));
+    assert!(matches!(
+        Itd::new(base.clone(), cfg(4, 0, proposal)),
+        Err(Error::InvalidArgument { field: "max_rows", .. })
+    ));
     let bad_clip = TruncatedLogistic { clip: 0.0, ..proposal };
     assert!(matches!(Itd::new(base.clone(), cfg(4, 10, bad_clip)), Err(Error::InvalidArgument { field: "clip", .. })));
     let est = Itd::new(base, cfg(4, 10, proposal)).unwrap();

@@ -92,7 +92,10 @@ impl AdamW {
                 let key = format!("{kind}.{name}");
                 let t = tensors.get(&key).ok_or_else(|| Error::checkpoint(path, format!("missing tensor {key}")))?;
                 if t.dims() != var.dims() {
-                    return Err(Error::checkpoint(path, format!("{key}: expected {:?}, found {:?}", var.dims(), t.dims())));
+                    return Err(Error::checkpoint(
+                        path,
+                        format!("{key}: expected {:?}, found {:?}", var.dims(), t.dims()),
+                    ));
                 }
                 *slot = t.to_device(var.device())?.to_dtype(var.dtype())?;
             }
@@ -112,15 +115,18 @@ mod tests {
         // candle.md §2: three steps of lr 0.1, wd 0.01 on loss = Σ|w| from [1, −2, 3] gave
         // [0.69730288, −1.69430590, 2.69130921] in torch.optim.AdamW.
         let w = Var::new(&[1.0f32, -2.0, 3.0], &Device::Cpu).unwrap();
-        let mut opt = AdamW::new(vec![("w".into(), w.clone())], AdamWConfig { weight_decay: 0.01, ..Default::default() }).unwrap();
+        let mut opt =
+            AdamW::new(vec![("w".into(), w.clone())], AdamWConfig { weight_decay: 0.01, ..Default::default() })
+                .unwrap();
         for _ in 0..3 {
             let grads = w.as_tensor().abs().unwrap().sum_all().unwrap().backward().unwrap();
             opt.step(&grads, 0.1).unwrap();
         }
         // both in f32: agreement to a few ulps
         let got = w.as_tensor().to_vec1::<f32>().unwrap();
-        for (g, want) in got.iter().zip([0.69730288f32, -1.69430590, 2.69130921]) {
-            assert!((g - want).abs() < 5e-7, "{got:?}");
+        let want: [f64; 3] = [0.69730288, -1.69430590, 2.69130921];
+        for (g, want) in got.iter().zip(want) {
+            assert!((*g as f64 - want).abs() < 5e-7, "{got:?}");
         }
     }
 }

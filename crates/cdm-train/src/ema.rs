@@ -62,7 +62,10 @@ impl Ema {
         for (name, shadow) in &mut self.shadow {
             let t = tensors.get(name).ok_or_else(|| Error::checkpoint(path, format!("missing tensor {name}")))?;
             if t.dims() != shadow.dims() {
-                return Err(Error::checkpoint(path, format!("{name}: expected {:?}, found {:?}", shadow.dims(), t.dims())));
+                return Err(Error::checkpoint(
+                    path,
+                    format!("{name}: expected {:?}, found {:?}", shadow.dims(), t.dims()),
+                ));
             }
             *shadow = t.to_device(shadow.device())?.to_dtype(shadow.dtype())?;
         }

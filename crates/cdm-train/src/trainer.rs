@@ -129,7 +129,12 @@ impl TrainConfig {
     }
 
     fn schedule(&self) -> WarmupCosine {
-        WarmupCosine { lr: self.lr, warmup_steps: self.warmup_steps, total_steps: self.steps, min_ratio: self.min_lr_ratio }
+        WarmupCosine {
+            lr: self.lr,
+            warmup_steps: self.warmup_steps,
+            total_steps: self.steps,
+            min_ratio: self.min_lr_ratio,
+        }
     }
 }
 
@@ -189,7 +194,12 @@ impl<'a> Trainer<'a> {
     }
 
     /// Runs to `config.steps`, resuming from the run directory's latest checkpoint if `resume`.
-    pub fn run(&self, batches: &mut dyn BatchSource, validation: Option<&Tensor>, resume: bool) -> Result<TrainSummary> {
+    pub fn run(
+        &self,
+        batches: &mut dyn BatchSource,
+        validation: Option<&Tensor>,
+        resume: bool,
+    ) -> Result<TrainSummary> {
         let cfg = &self.config;
         let mut opt = AdamW::new(self.params.clone(), cfg.adamw)?;
         let mut ema = Ema::new(&self.params, cfg.ema_decay, cfg.ema_warmup)?;
@@ -215,7 +225,7 @@ impl<'a> Trainer<'a> {
         let mut final_loss = f64::NAN;
         for step in start..cfg.steps {
             let lr = schedule.at(step);
-            let (loss, mut grads, named) = self.accumulate(batches, &root_noise, step)?;
+            let StepOutcome { loss, mut grads, metrics: named } = self.accumulate(batches, &root_noise, step)?;
             let guard = |what| Error::NonFinite { step, what, last_checkpoint: last_checkpoint.clone() };
             if !loss.is_finite() {
                 return Err(guard("loss"));
@@ -232,11 +242,9 @@ impl<'a> Trainer<'a> {
                 final_loss = window.mean_loss();
                 let rate = (done - start) as f64 / began.elapsed().as_secs_f64().max(1e-9);
                 let mut record = window.drain(done, lr, rate);
-                if cfg.validate_every > 0 && (done % cfg.validate_every == 0 || done == cfg.steps) {
-                    if let Some(v) = validation {
-                        let val = self.validation_loss(v)?;
-                        record.insert("val_loss".into(), val.into());
-                    }
+                let validate_now = cfg.validate_every > 0 && (done % cfg.validate_every == 0 || done == cfg.steps);
+                if let Some(v) = validation.filter(|_| validate_now) {
+                    record.insert("val_loss".into(), self.validation_loss(v)?.into());
                 }
                 metrics.write(&record)?;
                 progress.set_message(format!("loss {final_loss:.4}"));
@@ -266,12 +274,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// Loss, summed gradients and named metrics of one optimizer step.
-    fn accumulate(
-        &self,
-        batches: &mut dyn BatchSource,
-        root: &NoiseSource,
-        step: u64,
-    ) -> Result<(f64, GradStore, Vec<(String, f64)>)> {
+    fn accumulate(&self, batches: &mut dyn BatchSource, root: &NoiseSource, step: u64) -> Result<StepOutcome> {
         let n = self.config.grad_accumulation;
         let mut total: Option<GradStore> = None;
         let mut loss_sum = 0.0;
@@ -303,7 +306,7 @@ impl<'a> Trainer<'a> {
                 }
             });
         }
-        Ok((loss_sum / n as f64, total.expect("at least one micro-batch"), named))
+        Ok(StepOutcome { loss: loss_sum / n as f64, grads: total.expect("at least one micro-batch"), metrics: named })
     }
 
     /// The objective on the validation set with fixed noise (comparable across steps).
@@ -317,7 +320,10 @@ impl<'a> Trainer<'a> {
         for (name, var) in &self.params {
             let t = tensors.get(name).ok_or_else(|| Error::checkpoint(path, format!("missing tensor {name}")))?;
             if t.dims() != var.dims() {
-                return Err(Error::checkpoint(path, format!("{name}: expected {:?}, found {:?}", var.dims(), t.dims())));
+                return Err(Error::checkpoint(
+                    path,
+                    format!("{name}: expected {:?}, found {:?}", var.dims(), t.dims()),
+                ));
             }
             var.set(&t.to_dtype(var.dtype())?)?;
         }
@@ -329,12 +335,21 @@ impl<'a> Trainer<'a> {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new(self.config.steps);
-        let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_position(start);
         bar
     }
+}
+
+/// Mean loss, summed gradients and mean named metrics of one optimizer step.
+struct StepOutcome {
+    loss: f64,
+    grads: GradStore,
+    metrics: Vec<(String, f64)>,
 }
 
 /// Running sums between two log lines.

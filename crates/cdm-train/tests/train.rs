@@ -21,7 +21,8 @@ impl TinyNet {
             let t = (s.normal(shape, DType::F32, &Device::Cpu).unwrap().reshape(shape).unwrap() * scale).unwrap();
             (name.to_string(), Var::from_tensor(&t).unwrap())
         };
-        let params = vec![var("w1", &[3, 16], 0.5), var("b1", &[16], 0.1), var("w2", &[16, 2], 0.3), var("b2", &[2], 0.0)];
+        let params =
+            vec![var("w1", &[3, 16], 0.5), var("b1", &[16], 0.1), var("w2", &[16, 2], 0.3), var("b2", &[2], 0.0)];
         Self { params }
     }
 
@@ -46,7 +47,8 @@ fn batch(step: u64, micro: usize) -> cdm_train::Result<Tensor> {
     // two clusters, reproducible from (step, micro)
     let mut s = NoiseSource::new(7).fork_index(step).fork_index(micro as u64).streams(0, 32);
     let x = s.normal(&[2], DType::F32, &Device::Cpu)?;
-    let sign = Tensor::from_vec((0..32).map(|i| if i % 2 == 0 { 2f32 } else { -2.0 }).collect(), (32, 1), &Device::Cpu)?;
+    let sign =
+        Tensor::from_vec((0..32).map(|i| if i % 2 == 0 { 2f32 } else { -2.0 }).collect(), (32, 1), &Device::Cpu)?;
     Ok((x * 0.3)?.broadcast_add(&sign)?)
 }
 
@@ -99,7 +101,11 @@ fn stopping_and_resuming_is_bit_identical_to_an_uninterrupted_run() {
         }
         batch(step, micro)
     };
-    let result = Trainer::new(config(12), killed.params.clone(), &killed, &obj, &dir_b).unwrap().run(&mut dies_at_nine, Some(&validation), false);
+    let result = Trainer::new(config(12), killed.params.clone(), &killed, &obj, &dir_b).unwrap().run(
+        &mut dies_at_nine,
+        Some(&validation),
+        false,
+    );
     assert!(result.is_err());
     // a fresh process: new model object, weights only from the checkpoint
     let fresh = TinyNet::new();
@@ -112,7 +118,10 @@ fn stopping_and_resuming_is_bit_identical_to_an_uninterrupted_run() {
     let ema_a = load_tensors(&dir_a.join("ema.safetensors"), &Device::Cpu).unwrap();
     let ema_b = load_tensors(&dir_b.join("ema.safetensors"), &Device::Cpu).unwrap();
     for (name, t) in &ema_a {
-        assert_eq!(t.flatten_all().unwrap().to_vec1::<f32>().unwrap(), ema_b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        assert_eq!(
+            t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            ema_b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
     }
     let lines = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap().lines().count();
     assert_eq!(lines(&dir_a), lines(&dir_b));
@@ -176,7 +185,10 @@ fn a_nan_loss_stops_the_run_with_a_typed_error_and_the_last_checkpoint_loads() {
     let poisoned = PoisonAt { inner: &inner, call: Cell::new(0), poison: 5 };
     let net = TinyNet::new();
     let dir = run_dir("nan");
-    let err = Trainer::new(config(12), net.params.clone(), &net, &poisoned, &dir).unwrap().run(&mut batch, None, false).unwrap_err();
+    let err = Trainer::new(config(12), net.params.clone(), &net, &poisoned, &dir)
+        .unwrap()
+        .run(&mut batch, None, false)
+        .unwrap_err();
     let Error::NonFinite { step, what, last_checkpoint } = err else { panic!("expected NonFinite, got {err}") };
     assert_eq!((step, what), (5, "loss"));
     let last = last_checkpoint.expect("a checkpoint at step 4");

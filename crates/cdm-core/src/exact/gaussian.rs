@@ -155,8 +155,14 @@ mod tests {
 
     #[test]
     fn invalid_covariances_are_typed_errors() {
-        assert!(matches!(Gaussian::new(vec![0.0, 0.0], vec![1.0, 2.0, 2.0, 1.0]), Err(Error::NotPositiveDefinite { .. })));
-        assert!(matches!(Gaussian::new(vec![0.0, 0.0], vec![1.0, 0.5, 0.0, 1.0]), Err(Error::NotPositiveDefinite { .. })));
+        assert!(matches!(
+            Gaussian::new(vec![0.0, 0.0], vec![1.0, 2.0, 2.0, 1.0]),
+            Err(Error::NotPositiveDefinite { .. })
+        ));
+        assert!(matches!(
+            Gaussian::new(vec![0.0, 0.0], vec![1.0, 0.5, 0.0, 1.0]),
+            Err(Error::NotPositiveDefinite { .. })
+        ));
         assert!(matches!(Gaussian::new(vec![0.0, 0.0], vec![1.0; 3]), Err(Error::ShapeMismatch { .. })));
         assert!(Gaussian::new(vec![], vec![]).is_err());
     }

@@ -158,8 +158,10 @@ mod tests {
 
     #[test]
     fn eps_is_the_scaled_score_by_finite_differences() {
-        let comp = |w: f64, m: [f64; 2], v: [f64; 2]| MixtureComponent { weight: w, mean: m.to_vec(), variance: v.to_vec() };
-        let gmm = GaussianMixture::new(vec![comp(0.3, [1.0, 2.0], [0.5, 0.1]), comp(0.7, [-1.0, 0.0], [1.0, 2.0])]).unwrap();
+        let comp =
+            |w: f64, m: [f64; 2], v: [f64; 2]| MixtureComponent { weight: w, mean: m.to_vec(), variance: v.to_vec() };
+        let gmm =
+            GaussianMixture::new(vec![comp(0.3, [1.0, 2.0], [0.5, 0.1]), comp(0.7, [-1.0, 0.0], [1.0, 2.0])]).unwrap();
         let (z, h) = ([0.2, 0.9], 1e-5);
         for alpha in [-3.0, 0.0, 4.0] {
             let mut eps = [0.0; 2];
@@ -178,8 +180,14 @@ mod tests {
     fn invalid_components_are_typed_errors() {
         let comp = |w: f64, v: f64| MixtureComponent { weight: w, mean: vec![0.0], variance: vec![v] };
         assert!(matches!(GaussianMixture::new(vec![]), Err(Error::InvalidArgument { field: "components", .. })));
-        assert!(matches!(GaussianMixture::new(vec![comp(-1.0, 1.0)]), Err(Error::InvalidArgument { field: "weight", .. })));
-        assert!(matches!(GaussianMixture::new(vec![comp(1.0, 0.0)]), Err(Error::InvalidArgument { field: "variance", .. })));
+        assert!(matches!(
+            GaussianMixture::new(vec![comp(-1.0, 1.0)]),
+            Err(Error::InvalidArgument { field: "weight", .. })
+        ));
+        assert!(matches!(
+            GaussianMixture::new(vec![comp(1.0, 0.0)]),
+            Err(Error::InvalidArgument { field: "variance", .. })
+        ));
         let wrong = MixtureComponent { weight: 1.0, mean: vec![0.0, 1.0], variance: vec![1.0] };
         assert!(matches!(GaussianMixture::new(vec![wrong]), Err(Error::ShapeMismatch { .. })));
     }

@@ -1,0 +1,27 @@
+//! # cdm-data
+//!
+//! Data for the 1-D and 2-D experiments of *Your Diffusion Model is Secretly a Noise Classifier
+//! and Benefits from Contrastive Training* (Wu et al., NeurIPS 2024, arXiv:2407.08946):
+//!
+//! - [`PointCloud`]: n points × dim, row-major f64, always finite; tensor conversion, gather and a
+//!   seeded train/validation split;
+//! - [`Toy`]: seeded generators for the Datasaurus [`dino`], moons, circles, rings, swiss roll,
+//!   8 Gaussians, pinwheel, two spirals, checkerboard and the paper's 1-D two-mode mixture; point
+//!   i depends only on (toy, seed, i);
+//! - [`read_csv`] / [`write_csv`]: point-cloud CSV with typed errors naming file, line and column;
+//! - [`Standardizer`]: per-column z-scoring, serialisable and invertible.
+#![doc = include_str!("../README.md")]
+
+mod csv;
+pub mod dino;
+mod error;
+mod points;
+mod shapes;
+mod standardize;
+mod toy;
+
+pub use csv::{parse_csv, read_csv, write_csv};
+pub use error::{Error, Result};
+pub use points::PointCloud;
+pub use standardize::Standardizer;
+pub use toy::Toy;
