@@ -42,3 +42,8 @@ pub use noise::{NoiseSource, Streams};
 pub use noise_level::{NoiseLevelClassifier, NoiseLevelPosterior};
 pub use schedule::{BetaSchedule, DiscreteSchedule, TimestepInverse};
 pub use spacing::{TimestepSpacing, predecessors};
+
+/// The workspace README's library example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;

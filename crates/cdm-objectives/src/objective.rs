@@ -48,7 +48,10 @@ impl Objective for WeightedSum {
         let mut metrics = Vec::new();
         for (weight, part) in &self.parts {
             let out = part.loss(d, x, noise)?;
-            metrics.push((format!("loss_{}", part.name()), out.loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?));
+            metrics.push((
+                format!("loss_{}", part.name()),
+                out.loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?,
+            ));
             metrics.extend(out.metrics);
             let weighted = (out.loss * *weight)?;
             total = Some(match total {

@@ -44,8 +44,9 @@ impl Denoiser for Scaled<'_> {
 }
 
 fn mixture_cdl(mode: CdlMode, points: usize, instances: Option<usize>) -> Cdl {
-    let itd = Itd::from_base_heuristic(GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap(), 3.0, points, 1 << 16)
-        .unwrap();
+    let itd =
+        Itd::from_base_heuristic(GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap(), 3.0, points, 1 << 16)
+            .unwrap();
     let zeta = ZetaDistribution::Logistic(itd.config().proposal);
     Cdl::new(itd, zeta, mode, instances).unwrap()
 }
@@ -96,7 +97,13 @@ fn logit_residual_variances(fixed_zeta: Option<f64>, assert_ratio: bool) {
     let residuals = |mode| {
         let mut cdl = mixture_cdl(mode, 128, Some(n));
         if let Some(z) = fixed_zeta {
-            let itd = Itd::from_base_heuristic(GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap(), 3.0, 128, 1 << 16).unwrap();
+            let itd = Itd::from_base_heuristic(
+                GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap(),
+                3.0,
+                128,
+                1 << 16,
+            )
+            .unwrap();
             cdl = Cdl::new(itd, ZetaDistribution::Uniform { low: z, high: z }, mode, Some(n)).unwrap();
         }
         let out = cdl.logits(&gmm, &x, &noise).unwrap();
@@ -142,7 +149,12 @@ impl TinyNet {
             let v = s.normal(shape, DType::F64, &Device::Cpu).unwrap().reshape(shape).unwrap();
             Var::from_tensor(&(v * scale).unwrap()).unwrap()
         };
-        Self { w1: var(&[dim + 1, hidden], 0.5), b1: var(&[hidden], 0.1), w2: var(&[hidden, dim], 0.5), b2: var(&[dim], 0.1) }
+        Self {
+            w1: var(&[dim + 1, hidden], 0.5),
+            b1: var(&[hidden], 0.1),
+            w2: var(&[hidden, dim], 0.5),
+            b2: var(&[dim], 0.1),
+        }
     }
 
     fn vars(&self) -> [&Var; 4] {
@@ -197,7 +209,11 @@ fn weighted_sum_adds_the_weighted_parts_and_reports_each() {
     let itd = Itd::from_base_heuristic(GaussianBase::standard(1), 3.0, 4, 1024).unwrap();
     let l_mse = scalar(&mse.loss(&gmm, &x, &noise).unwrap().loss);
     let l_itd = scalar(&ItdLoss::new(itd.clone()).loss(&gmm, &x, &noise).unwrap().loss);
-    let sum = WeightedSum::new(vec![(0.5, Box::new(mse)), (2.0, Box::new(ItdLoss::new(itd))), (0.0, Box::new(mixture_cdl(CdlMode::Improved, 4, None)))]);
+    let sum = WeightedSum::new(vec![
+        (0.5, Box::new(mse)),
+        (2.0, Box::new(ItdLoss::new(itd))),
+        (0.0, Box::new(mixture_cdl(CdlMode::Improved, 4, None))),
+    ]);
     let out = sum.loss(&gmm, &x, &noise).unwrap();
     assert!((scalar(&out.loss) - (0.5 * l_mse + 2.0 * l_itd)).abs() < 1e-12);
     let names: Vec<&str> = out.metrics.iter().map(|(k, _)| k.as_str()).collect();
@@ -211,11 +227,17 @@ fn bad_configs_and_batches_are_typed_errors() {
     let bad_zeta = ZetaDistribution::Uniform { low: 5.0, high: 1.0 };
     assert!(matches!(Cdl::new(itd.clone(), bad_zeta, CdlMode::Improved, None), Err(Error::InvalidConfig { .. })));
     let zeta = ZetaDistribution::images();
-    assert!(matches!(Cdl::new(itd.clone(), zeta, CdlMode::Improved, Some(0)), Err(Error::InvalidConfig { field: "instances", .. })));
+    assert!(matches!(
+        Cdl::new(itd.clone(), zeta, CdlMode::Improved, Some(0)),
+        Err(Error::InvalidConfig { field: "instances", .. })
+    ));
     let faithful = Cdl::new(itd, zeta, CdlMode::Faithful, None).unwrap();
     let one = Tensor::zeros((1, 1), DType::F64, &Device::Cpu).unwrap();
     let gmm = GaussianMixture::two_mode_1d();
-    assert!(matches!(faithful.loss(&gmm, &one, &NoiseSource::new(0)), Err(Error::BatchTooSmall { need: 2, got: 1, .. })));
+    assert!(matches!(
+        faithful.loss(&gmm, &one, &NoiseSource::new(0)),
+        Err(Error::BatchTooSmall { need: 2, got: 1, .. })
+    ));
     let wrong_dim = Tensor::zeros((4, 3), DType::F64, &Device::Cpu).unwrap();
     assert!(matches!(faithful.loss(&gmm, &wrong_dim, &NoiseSource::new(0)), Err(Error::Core(_))));
 }

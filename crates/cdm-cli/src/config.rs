@@ -1,0 +1,177 @@
+//! The resolved configuration of a training run (TOML in, `config.json` out).
+
+use cdm_models::{MlpConfig, PlainMlpConfig};
+use cdm_objectives::{CdlMode, ZetaDistribution};
+use cdm_train::TrainConfig;
+use serde::{Deserialize, Serialize};
+
+/// Everything a `cdm train` run needs; every field has a default (the README's main job).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Run name (default: `<dataset>-<objective>-<UTC time>`).
+    pub name: Option<String>,
+    /// `cpu`, `cuda`, `cuda:N` or `metal`.
+    pub device: String,
+    /// Training data.
+    pub data: DataConfig,
+    /// The denoiser.
+    pub model: ModelSpec,
+    /// The loss.
+    pub objective: ObjectiveConfig,
+    /// The optimisation loop.
+    pub train: TrainConfig,
+    /// Samples drawn after training for the plot and the MMD.
+    pub sample: SampleConfig,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            device: "cpu".into(),
+            data: DataConfig::default(),
+            model: ModelSpec::Mlp(MlpConfig::default()),
+            objective: ObjectiveConfig::default(),
+            train: TrainConfig { steps: 3000, batch_size: 128, lr: 2e-3, warmup_steps: 100, ..Default::default() },
+            sample: SampleConfig::default(),
+        }
+    }
+}
+
+/// Which points to train on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// A toy name (`dino`, `moons`, …, `gmm1d`) or `csv:PATH`.
+    pub dataset: String,
+    /// Training points drawn from a toy (ignored for CSV).
+    pub n_train: usize,
+    /// Held-out points for validation and the MMD (from a toy: fresh draws; from CSV: a split).
+    pub n_validation: usize,
+    /// Standardise columns with the training statistics (the model then works in those units).
+    pub standardize: bool,
+    /// Seed of the data draws.
+    pub seed: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self { dataset: "dino".into(), n_train: 100_000, n_validation: 2000, standardize: true, seed: 42 }
+    }
+}
+
+/// The network, tagged by `kind`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelSpec {
+    /// The paper's residual MLP.
+    Mlp(MlpConfig),
+    /// The small plain MLP of the 1-D experiment.
+    PlainMlp(PlainMlpConfig),
+}
+
+impl ModelSpec {
+    /// Sets the data dimension.
+    pub fn with_dim(self, dim: usize) -> Self {
+        match self {
+            ModelSpec::Mlp(c) => ModelSpec::Mlp(MlpConfig { dim, ..c }),
+            ModelSpec::PlainMlp(c) => ModelSpec::PlainMlp(PlainMlpConfig { dim, ..c }),
+        }
+    }
+}
+
+/// The standard (denoising) part of the loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StandardLoss {
+    /// DDPM ε-MSE, uniform timesteps.
+    Mse,
+    /// The importance-weighted ITD loss (the authors' CDL models).
+    Itd,
+    /// No standard loss (CDL alone).
+    None,
+}
+
+/// `w_std·L_std + w_cdl·L_cdl`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectiveConfig {
+    /// The standard loss.
+    pub standard: StandardLoss,
+    /// Its weight.
+    pub standard_weight: f64,
+    /// The contrastive loss, if any.
+    pub cdl: Option<CdlConfig>,
+}
+
+impl Default for ObjectiveConfig {
+    fn default() -> Self {
+        // the main job's default: improved CDL on 32 instances of each batch
+        Self {
+            standard: StandardLoss::Mse,
+            standard_weight: 1.0,
+            cdl: Some(CdlConfig { instances: Some(32), ..Default::default() }),
+        }
+    }
+}
+
+impl ObjectiveConfig {
+    /// A short label such as `mse+cdl`.
+    pub fn label(&self) -> String {
+        let std = match self.standard {
+            StandardLoss::Mse => Some("mse"),
+            StandardLoss::Itd => Some("itd"),
+            StandardLoss::None => None,
+        };
+        let cdl = self.cdl.as_ref().map(|c| match c.mode {
+            CdlMode::Improved => "cdl",
+            CdlMode::Faithful => "cdl-faithful",
+        });
+        [std, cdl].into_iter().flatten().collect::<Vec<_>>().join("+")
+    }
+}
+
+/// The contrastive diffusion loss.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CdlConfig {
+    /// `improved` (common random numbers, every instance) or `faithful` (the authors' code).
+    pub mode: CdlMode,
+    /// Weight w_cdl.
+    pub weight: f64,
+    /// Integration points K per log-density (0: the batch size, as the authors).
+    pub points: usize,
+    /// Contrastive instances per batch (unset: 2 faithful, all improved).
+    pub instances: Option<usize>,
+    /// Clip of the log-SNR integration window.
+    pub clip: f64,
+    /// ζ distribution (default: the integration's own logistic, as the authors' 2-D code).
+    pub zeta: Option<ZetaDistribution>,
+}
+
+impl Default for CdlConfig {
+    fn default() -> Self {
+        Self { mode: CdlMode::Improved, weight: 1.0, points: 8, instances: None, clip: 3.0, zeta: None }
+    }
+}
+
+/// Sampling after training.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SampleConfig {
+    /// Samples drawn (0: skip).
+    pub n: usize,
+    /// DDPM steps.
+    pub steps: usize,
+    /// MMD bandwidth b (a variance; 0.03 is the paper's for standardised Dino).
+    pub mmd_bandwidth: f64,
+    /// Seed of the sampler's noise.
+    pub seed: u64,
+}
+
+impl Default for SampleConfig {
+    fn default() -> Self {
+        Self { n: 2000, steps: 1000, mmd_bandwidth: 0.03, seed: 1 }
+    }
+}

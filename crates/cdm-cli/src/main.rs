@@ -1,0 +1,62 @@
+//! `cdm`: train, sample and evaluate diffusion models with the contrastive diffusion loss.
+//!
+//! Usually run through `cargo xtask <command>`, which builds this binary in release first.
+
+mod config;
+mod device;
+mod model;
+mod points;
+mod progress;
+mod report;
+mod run_dir;
+mod sample;
+mod sampling;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cdm", version, about = "Contrastive diffusion models: train, sample, evaluate")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a denoiser (default: Dino, residual MLP, MSE + improved CDL, CPU).
+    Train(train::TrainArgs),
+    /// Sample a trained run (DDPM, DDIM, EDM; sequential or ParaDiGMS).
+    Sample(sample::SampleArgs),
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let result = match Cli::parse().command {
+        Command::Train(args) => train::run(&args).map(|_| ()),
+        Command::Sample(args) => sample::run(&args).map(|_| ()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", without_backtrace(&e.to_string()));
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {}", without_backtrace(&cause.to_string()));
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error message without the backtrace candle appends when `RUST_BACKTRACE` is set.
+fn without_backtrace(message: &str) -> String {
+    let is_frame = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with("stack backtrace")
+            || t.split_once(':').is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    message.lines().take_while(|l| !is_frame(l)).collect::<Vec<_>>().join("\n  ").trim_end().to_string()
+}

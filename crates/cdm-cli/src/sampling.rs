@@ -1,0 +1,146 @@
+//! Sampler selection shared by `cdm train` (its final samples) and `cdm sample`.
+
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor};
+use cdm_core::{Denoiser, DiscreteSchedule, NoiseSource};
+use cdm_samplers::{
+    DdimConfig, DdpmConfig, EdmHeunConfig, EdmStochasticConfig, Paradigms, ParadigmsConfig, SamplerNoise, SamplerStats,
+    Sequential, StepMap,
+};
+
+/// Which step map to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplerKind {
+    /// DDPM ancestral (posterior variance σ̃²).
+    Ddpm,
+    /// DDIM with η.
+    Ddim,
+    /// EDM deterministic Heun.
+    Edm,
+    /// EDM stochastic Heun with churn.
+    EdmChurn,
+    /// DDPM under ParaDiGMS (shorthand for `--sampler ddpm --parallel`).
+    Paradigms,
+}
+
+/// Sampler options.
+#[derive(Clone, Debug, clap::Args, serde::Serialize, serde::Deserialize)]
+pub struct SamplerArgs {
+    /// Step map (`paradigms` = DDPM under ParaDiGMS).
+    #[arg(long, value_enum, default_value = "ddpm")]
+    pub sampler: SamplerKind,
+    /// Sampling steps (default: 1000 DDPM, 50 DDIM, 18 EDM).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Run the chain with ParaDiGMS (parallel Picard iteration).
+    #[arg(long)]
+    pub parallel: bool,
+    /// ParaDiGMS window p (default: the whole chain, the paper's 2-D setting).
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// ParaDiGMS tolerance τ.
+    #[arg(long, default_value_t = 0.1)]
+    pub tolerance: f64,
+    /// ParaDiGMS round cap; the rest is finished sequentially.
+    #[arg(long)]
+    pub max_rounds: Option<usize>,
+    /// DDIM η.
+    #[arg(long, default_value_t = 0.0)]
+    pub eta: f64,
+    /// EDM S_churn (for `edm-churn`).
+    #[arg(long, default_value_t = 0.0)]
+    pub churn: f64,
+    /// Most rows per denoiser call.
+    #[arg(long)]
+    pub max_rows: Option<usize>,
+}
+
+impl Default for SamplerArgs {
+    fn default() -> Self {
+        Self {
+            sampler: SamplerKind::Ddpm,
+            steps: None,
+            parallel: false,
+            window: None,
+            tolerance: 0.1,
+            max_rounds: None,
+            eta: 0.0,
+            churn: 0.0,
+            max_rows: None,
+        }
+    }
+}
+
+impl SamplerArgs {
+    /// A short label, e.g. `ddpm-1000` or `ddpm-1000-paradigms-p32-tol0.1`.
+    pub fn label(&self) -> String {
+        let mut label = format!("{}-{}", self.map_name(), self.step_count());
+        if self.is_parallel() {
+            let p = self.window.map(|w| w.to_string()).unwrap_or_else(|| "all".into());
+            label.push_str(&format!("-paradigms-p{p}-tol{}", self.tolerance));
+        }
+        label
+    }
+
+    fn map_name(&self) -> &'static str {
+        match self.sampler {
+            SamplerKind::Ddpm | SamplerKind::Paradigms => "ddpm",
+            SamplerKind::Ddim => "ddim",
+            SamplerKind::Edm => "edm",
+            SamplerKind::EdmChurn => "edm-churn",
+        }
+    }
+
+    fn is_parallel(&self) -> bool {
+        self.parallel || self.sampler == SamplerKind::Paradigms
+    }
+
+    fn step_count(&self) -> usize {
+        self.steps.unwrap_or(match self.sampler {
+            SamplerKind::Ddpm | SamplerKind::Paradigms => 1000,
+            SamplerKind::Ddim => 50,
+            SamplerKind::Edm | SamplerKind::EdmChurn => 18,
+        })
+    }
+
+    fn step_map(&self, schedule: &DiscreteSchedule) -> Result<Box<dyn StepMap>> {
+        let steps = self.step_count();
+        Ok(match self.sampler {
+            SamplerKind::Ddpm | SamplerKind::Paradigms => {
+                Box::new(DdpmConfig { steps, ..Default::default() }.build(schedule)?)
+            }
+            SamplerKind::Ddim => Box::new(DdimConfig { steps, eta: self.eta, ..Default::default() }.build(schedule)?),
+            SamplerKind::Edm => Box::new(EdmHeunConfig { steps, ..Default::default() }.build()?),
+            SamplerKind::EdmChurn => {
+                Box::new(EdmStochasticConfig { steps, s_churn: self.churn, ..Default::default() }.build()?)
+            }
+        })
+    }
+
+    /// Draws `n` samples of shape `sample_shape`; sample i's noise depends only on (seed, i).
+    pub fn run(
+        &self,
+        d: &dyn Denoiser,
+        n: usize,
+        sample_shape: &[usize],
+        seed: u64,
+        device: &Device,
+        observer: &mut dyn cdm_samplers::Observer,
+    ) -> Result<(Tensor, SamplerStats)> {
+        let map = self.step_map(&DiscreteSchedule::ddpm())?;
+        let noise = SamplerNoise::seeded(&NoiseSource::new(seed), 0, n, sample_shape, DType::F32, device)?;
+        let out = if self.is_parallel() {
+            let cfg = ParadigmsConfig {
+                window: self.window.unwrap_or(usize::MAX),
+                tolerance: self.tolerance,
+                max_rounds: self.max_rounds,
+                max_rows: self.max_rows,
+            };
+            cdm_samplers::Sampler::sample(&Paradigms::new(cfg)?, d, map.as_ref(), &noise, observer)?
+        } else {
+            cdm_samplers::Sampler::sample(&Sequential { max_rows: self.max_rows }, d, map.as_ref(), &noise, observer)?
+        };
+        Ok((out.x, out.stats))
+    }
+}

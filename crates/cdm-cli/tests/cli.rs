@@ -1,0 +1,140 @@
+//! The `cdm` binary end to end: a tiny train → sample round trip, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn cdm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cdm"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env("RAYON_NUM_THREADS", "2")
+        .env("CANDLE_NUM_THREADS", "1")
+        .output()
+        .expect("cdm runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn train_then_sample_writes_a_complete_run_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let cfg = write(
+        tmp.path(),
+        "tiny.toml",
+        "[train]\nsteps = 12\nbatch_size = 32\nlog_every = 4\ncheckpoint_every = 6\nvalidate_every = 6\n\n[sample]\nn = 64\nsteps = 40\n\n[data]\nn_train = 500\nn_validation = 100\n",
+    );
+    let out = cdm(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        "tiny",
+        "--no-progress",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = runs.join("tiny");
+    for f in [
+        "config.json",
+        "model.json",
+        "model.safetensors",
+        "ema.safetensors",
+        "metrics.jsonl",
+        "loss.png",
+        "samples.png",
+        "samples.csv",
+        "samples.npy",
+        "summary.json",
+    ] {
+        assert!(run.join(f).exists(), "missing {f}");
+    }
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved["config"]["train"]["steps"], 12);
+    assert!(saved["git_revision"].is_string());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["mmd"].as_f64().unwrap().is_finite());
+
+    let out = cdm(&[
+        "sample",
+        "--run",
+        run.to_str().unwrap(),
+        "--sampler",
+        "paradigms",
+        "--steps",
+        "40",
+        "--window",
+        "8",
+        "--n",
+        "16",
+        "--no-progress",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = run.join("samples-ddpm-40-paradigms-p8-tol0.1");
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
+    let (rounds, nfe) = (stats["rounds"].as_u64().unwrap(), stats["nfe"].as_u64().unwrap());
+    assert!(rounds <= 40 && nfe <= 8 * rounds, "rounds {rounds}, nfe {nfe}");
+    assert_eq!(std::fs::read_to_string(dir.join("samples.csv")).unwrap().lines().count(), 16);
+
+    // resuming a finished run is a no-op that still succeeds; a second run of the same name is refused
+    let again = cdm(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        "tiny",
+        "--no-progress",
+    ]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("already holds a run"), "{}", stderr(&again));
+}
+
+#[test]
+fn bad_input_fails_with_a_message_naming_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let runs = runs.to_str().unwrap();
+    let bad_csv = write(tmp.path(), "bad.csv", "x,y\n1.0,2.0\n3.0,oops\n");
+    let ragged = write(tmp.path(), "ragged.csv", "1,2\n3,4,5\n");
+    let empty = write(tmp.path(), "empty.csv", "");
+    let bad_toml = write(tmp.path(), "bad.toml", "[train]\nsteps = \"many\"\n");
+    let unknown_field = write(tmp.path(), "unknown.toml", "[train]\nlearning_rate = 0.1\n");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--dataset".into(), "dinosaur".into()], "unknown"),
+        (vec!["--dataset".into(), format!("csv:{}", bad_csv.display())], "bad.csv:3"),
+        (vec!["--dataset".into(), format!("csv:{}", ragged.display())], "ragged.csv:2"),
+        (vec!["--dataset".into(), format!("csv:{}", empty.display())], "empty.csv"),
+        (vec!["--config".into(), bad_toml.display().to_string()], "bad.toml"),
+        (vec!["--config".into(), unknown_field.display().to_string()], "learning_rate"),
+        (vec!["--lr=-1".into()], "lr"),
+        (vec!["--batch-size".into(), "0".into()], "batch_size"),
+        (vec!["--objective".into(), "mse+magic".into()], "unknown objective"),
+        (vec!["--device".into(), "tpu".into()], "unknown device"),
+        (vec!["--init".into(), "/nonexistent/weights.safetensors".into()], "/nonexistent/weights.safetensors"),
+    ];
+    for (i, (extra, needle)) in cases.into_iter().enumerate() {
+        let name = format!("bad{i}");
+        let mut args =
+            vec!["train", "--runs-dir", runs, "--name", &name, "--steps", "2", "--samples", "0", "--no-progress"];
+        args.extend(extra.iter().map(String::as_str));
+        let out = cdm(&args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{extra:?} succeeded");
+        assert!(err.contains(needle), "{extra:?}: stderr lacks {needle:?}:\n{err}");
+        assert!(!err.contains("panicked"), "{extra:?} panicked:\n{err}");
+    }
+}

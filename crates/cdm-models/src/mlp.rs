@@ -1,0 +1,185 @@
+//! The paper's residual MLP denoiser for vectors (§6.2, the 2-D Dino network).
+//!
+//! ```text
+//! e  = PE(s·α)                                  sinusoidal log-SNR embedding, d_model wide
+//! h  = W_in·x + b_in                            dim → d_model
+//! h ← LayerNorm(h + W₂·GELU(W₁·(h + e) + b₁) + b₂)   once per block (paper: 2 blocks)
+//! ε̂  = W_out·h + b_out                          d_model → dim
+//! ```
+//!
+//! GELU is the exact erf form and LayerNorm has affine parameters and eps 1e-5, as in the
+//! authors' `BasicDiscreteTimeModel(d_model=128, n_layers=2)`. The authors embed an integer
+//! DDPM timestep from a table; this network takes the continuous log-SNR α instead (see
+//! [`crate::embedding`] for the scale `s`), so it can be evaluated at any noise level.
+//!
+//! Parameter names: `input.{weight,bias}`, `blocks.{i}.linear1`, `blocks.{i}.linear2`,
+//! `blocks.{i}.norm`, `output`.
+//!
+//! | symbol | name |
+//! |---|---|
+//! | α | `log_snr` |
+//! | s | [`MlpConfig::log_snr_scale`] |
+//! | d_model | [`MlpConfig::d_model`] |
+
+use candle_core::{Module, Tensor};
+use candle_nn::{Linear, VarBuilder};
+
+use crate::embedding::log_snr_embedding;
+use crate::layers::{LayerNorm, linear};
+use crate::{Error, ModelConfig, Result};
+
+/// Size of an [`Mlp`]. `Default` is the paper's 2-D network (d_model 128, 2 blocks).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MlpConfig {
+    /// Data dimension d (inputs are (B, d), or (B, …) with d elements per row).
+    pub dim: usize,
+    /// Hidden width, also the embedding width (even).
+    pub d_model: usize,
+    /// Number of residual blocks.
+    pub blocks: usize,
+    /// α is multiplied by this before the sinusoidal embedding.
+    pub log_snr_scale: f64,
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        Self { dim: 2, d_model: 128, blocks: 2, log_snr_scale: 50.0 }
+    }
+}
+
+impl MlpConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        if self.dim == 0 {
+            return Err(Error::invalid_config("dim", self.dim, "must be at least 1"));
+        }
+        if self.d_model < 2 || self.d_model % 2 == 1 {
+            return Err(Error::invalid_config("d_model", self.d_model, "must be even and at least 2"));
+        }
+        if !self.log_snr_scale.is_finite() {
+            return Err(Error::invalid_config("log_snr_scale", self.log_snr_scale, "must be finite"));
+        }
+        Ok(())
+    }
+}
+
+impl ModelConfig for MlpConfig {
+    type Model = Mlp;
+
+    fn build(&self, vb: VarBuilder) -> Result<Mlp> {
+        Mlp::new(self, vb)
+    }
+}
+
+/// One residual block: `h ← LayerNorm(h + W₂·GELU(W₁·(h + e) + b₁) + b₂)`.
+#[derive(Clone, Debug)]
+struct ResidualBlock {
+    linear1: Linear,
+    linear2: Linear,
+    norm: LayerNorm,
+}
+
+impl ResidualBlock {
+    fn new(d_model: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(Self {
+            linear1: linear(d_model, d_model, vb.pp("linear1"))?,
+            linear2: linear(d_model, d_model, vb.pp("linear2"))?,
+            norm: LayerNorm::new(d_model, 1e-5, vb.pp("norm"))?,
+        })
+    }
+
+    fn forward(&self, h: &Tensor, embedding: &Tensor) -> candle_core::Result<Tensor> {
+        let update = self.linear2.forward(&self.linear1.forward(&(h + embedding)?)?.gelu_erf()?)?;
+        self.norm.forward(&(h + update)?)
+    }
+}
+
+/// The paper's residual MLP ε̂(z, α) for vectors; see the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Mlp {
+    config: MlpConfig,
+    input: Linear,
+    blocks: Vec<ResidualBlock>,
+    output: Linear,
+}
+
+impl Mlp {
+    /// Builds the network, taking its parameters from `vb`.
+    pub fn new(config: &MlpConfig, vb: VarBuilder) -> Result<Self> {
+        config.validate()?;
+        let d_model = config.d_model;
+        let blocks = (0..config.blocks)
+            .map(|i| ResidualBlock::new(d_model, vb.pp("blocks").pp(i)))
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Self {
+            config: config.clone(),
+            input: linear(config.dim, d_model, vb.pp("input"))?,
+            blocks,
+            output: linear(d_model, config.dim, vb.pp("output"))?,
+        })
+    }
+
+    /// The config it was built from.
+    pub fn config(&self) -> &MlpConfig {
+        &self.config
+    }
+
+    /// ε̂ for flat inputs.
+    ///
+    /// # Shapes
+    /// `z`: (B, dim); `log_snr`: (B,) in `z`'s dtype. Returns (B, dim).
+    pub fn forward(&self, z: &Tensor, log_snr: &Tensor) -> candle_core::Result<Tensor> {
+        let embedding = log_snr_embedding(log_snr, self.config.d_model, self.config.log_snr_scale)?;
+        let mut h = self.input.forward(z)?;
+        for block in &self.blocks {
+            h = block.forward(&h, &embedding)?;
+        }
+        self.output.forward(&h)
+    }
+}
+
+impl cdm_core::Denoiser for Mlp {
+    /// # Shapes
+    /// `z`: (B, …) with `dim` elements per row; `log_snr`: (B,). Returns `z`'s shape.
+    fn eps(&self, z: &Tensor, log_snr: &Tensor) -> cdm_core::Result<Tensor> {
+        let flat = flatten_rows(z, self.config.dim, "Mlp::eps")?;
+        Ok(self.forward(&flat, log_snr)?.reshape(z.shape())?)
+    }
+}
+
+/// `z` as (B, dim), or a shape error naming `op`.
+pub(crate) fn flatten_rows(z: &Tensor, dim: usize, op: &'static str) -> cdm_core::Result<Tensor> {
+    let flat = z.flatten_from(1).map_err(|_| cdm_core::Error::shape(op, ("B", dim), z.dims()))?;
+    if flat.dim(1)? != dim {
+        return Err(cdm_core::Error::shape(op, ("B", dim), z.dims()));
+    }
+    Ok(flat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use cdm_core::Denoiser;
+
+    #[test]
+    fn paper_defaults_and_parameter_count() {
+        let config = MlpConfig::default();
+        let (_, vars) = config.init(0, DType::F32, &Device::Cpu).unwrap();
+        let count: usize = vars.all_vars().iter().map(|v| v.elem_count()).sum();
+        // input 2·128+128, 2 × (2 linears 128·128+128, norm 2·128), output 128·2+2
+        assert_eq!(count, 384 + 2 * (2 * 16_512 + 256) + 258);
+    }
+
+    #[test]
+    fn rejects_bad_configs_and_shapes() {
+        let odd = MlpConfig { d_model: 7, ..MlpConfig::default() };
+        let built = odd.init(0, DType::F32, &Device::Cpu);
+        assert!(matches!(built, Err(Error::InvalidConfig { field, .. }) if field == "d_model"));
+        let (mlp, _) = MlpConfig::default().init(0, DType::F32, &Device::Cpu).unwrap();
+        let z = Tensor::zeros((4, 3), DType::F32, &Device::Cpu).unwrap();
+        let alpha = Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap();
+        assert!(matches!(mlp.eps(&z, &alpha), Err(cdm_core::Error::ShapeMismatch { .. })));
+    }
+}

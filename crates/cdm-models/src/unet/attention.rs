@@ -1,0 +1,84 @@
+//! diffusers' spatial self-attention (`Attention` built with `_from_deprecated_attn_block`).
+//!
+//! ```text
+//! h = group_norm(x) as (B, H·W, C)                  (no norm in a "scale_shift" mid block)
+//! q, k, v = to_q(h), to_k(h), to_v(h)               C → heads·head_dim, split into heads
+//! a = softmax(q·kᵀ / √head_dim) · v                 per head, over the H·W positions
+//! y = (to_out.0(a) as (B, C, H, W) + x) / rescale_output_factor
+//! ```
+//!
+//! `heads = C / attention_head_dim` (integer division), or one head of `C` channels when
+//! `attention_head_dim` is `None`. Keys: `group_norm`, `to_q`, `to_k`, `to_v`, `to_out.0`.
+//! The softmax is `candle_nn::ops::softmax` (the fused `softmax_last_dim` has no backward).
+
+use candle_core::{D, Module, Tensor};
+use candle_nn::{GroupNorm, Linear, VarBuilder};
+
+use crate::layers::{group_norm, linear};
+
+/// One self-attention layer over the spatial positions of a feature map.
+#[derive(Clone, Debug)]
+pub(crate) struct AttentionBlock {
+    group_norm: Option<GroupNorm>,
+    to_q: Linear,
+    to_k: Linear,
+    to_v: Linear,
+    to_out: Linear,
+    heads: usize,
+    head_dim: usize,
+    rescale_output_factor: f64,
+}
+
+impl AttentionBlock {
+    /// `norm_groups: None` builds the layer without its input GroupNorm.
+    pub fn new(
+        channels: usize,
+        attention_head_dim: Option<usize>,
+        norm_groups: Option<usize>,
+        eps: f64,
+        rescale_output_factor: f64,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        let head_dim = attention_head_dim.unwrap_or(channels);
+        let heads = channels / head_dim;
+        let inner = heads * head_dim;
+        let group_norm = match norm_groups {
+            Some(groups) => Some(group_norm(groups, channels, eps, vb.pp("group_norm"))?),
+            None => None,
+        };
+        Ok(Self {
+            group_norm,
+            to_q: linear(channels, inner, vb.pp("to_q"))?,
+            to_k: linear(channels, inner, vb.pp("to_k"))?,
+            to_v: linear(channels, inner, vb.pp("to_v"))?,
+            to_out: linear(inner, channels, vb.pp("to_out").pp(0))?,
+            heads,
+            head_dim,
+            rescale_output_factor,
+        })
+    }
+
+    /// # Shapes
+    /// `x`: (B, C, H, W) → (B, C, H, W).
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (batch, channels, height, width) = x.dims4()?;
+        let positions = height * width;
+        let normed = match &self.group_norm {
+            Some(norm) => norm.forward(x)?,
+            None => x.clone(),
+        };
+        let tokens = normed.reshape((batch, channels, positions))?.transpose(1, 2)?.contiguous()?;
+        let split_heads =
+            |t: Tensor| t.reshape((batch, positions, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous();
+        let query = split_heads(self.to_q.forward(&tokens)?)?;
+        let key = split_heads(self.to_k.forward(&tokens)?)?;
+        let value = split_heads(self.to_v.forward(&tokens)?)?;
+        let scores = (query.matmul(&key.t()?.contiguous()?)? / (self.head_dim as f64).sqrt())?;
+        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let attended =
+            weights.matmul(&value)?.transpose(1, 2)?.reshape((batch, positions, self.heads * self.head_dim))?;
+        let out = self.to_out.forward(&attended)?.transpose(1, 2)?.reshape((batch, channels, height, width))?;
+        let y = (out + x)?;
+        if self.rescale_output_factor == 1.0 { Ok(y) } else { y / self.rescale_output_factor }
+    }
+}
