@@ -158,14 +158,17 @@ impl<'a> Counting<'a> {
     }
 }
 
+// Sampling never back-propagates. A network with `Var` weights records a graph on every call,
+// and each state depends on the previous one, so without `detach` a 1000-step chain would keep
+// every step's activations alive (gigabytes for a few thousand 2-D points).
 impl Denoiser for Counting<'_> {
     fn eps(&self, z: &Tensor, log_snr: &Tensor) -> cdm_core::Result<Tensor> {
         self.count(z)?;
-        self.inner.eps(z, log_snr)
+        Ok(self.inner.eps(z, log_snr)?.detach())
     }
 
     fn eps_at(&self, z: &Tensor, log_snr: &[f64]) -> cdm_core::Result<Tensor> {
         self.count(z)?;
-        self.inner.eps_at(z, log_snr)
+        Ok(self.inner.eps_at(z, log_snr)?.detach())
     }
 }
