@@ -1,4 +1,6 @@
-//! Sequential samplers vs ParaDiGMS on the exact 8-D Gaussian-mixture denoiser, on the CPU.
+//! Sequential samplers vs ParaDiGMS on (a) the exact 8-D Gaussian-mixture denoiser and (b) the
+//! paper's Dino MLP (d_model 128, 2 blocks, seeded untrained weights: its timings per NFE are
+//! those of a trained one, its rounds are not — trained rounds are in `cargo xtask reproduce`).
 //!
 //! The data is the reference's toy (`docs/samplers.md` §7): 4 isotropic components in D = 8,
 //! means ~ N(0, 4I), variance 0.05; B = 64 samples in f32 (the exact denoiser computes in f64 on
@@ -6,7 +8,8 @@
 //!
 //! - `ddpm1000/{sequential, paradigms_p32, paradigms_p64, paradigms_pS}` (τ = 0.1);
 //! - `ddim50/sequential`, `ddim200/{sequential, paradigms_p32}` (τ = 1e-3);
-//! - `edm18/{sequential, paradigms_pS}` (Heun, τ = 0.1).
+//! - `edm18/{sequential, paradigms_pS}` (Heun, τ = 0.1);
+//! - `mlp_*`: the same groups on the Dino MLP with B = 64 2-D points.
 //!
 //! Each configuration prints its rounds (sequential depth) and NFE per sample before it is
 //! timed. On one CPU a batch of L positions costs about L times one position, so ParaDiGMS is
@@ -17,7 +20,8 @@
 use std::time::Duration;
 
 use candle_core::{DType, Device};
-use cdm_core::{DiscreteSchedule, GaussianMixture, MixtureComponent, NoiseSource};
+use cdm_core::{Denoiser, DiscreteSchedule, GaussianMixture, MixtureComponent, NoiseSource};
+use cdm_models::{MlpConfig, ModelConfig};
 use cdm_samplers::{
     DdimConfig, DdpmConfig, EdmHeunConfig, Paradigms, ParadigmsConfig, Sampler, SamplerNoise, Sequential, StepMap,
 };
@@ -41,15 +45,27 @@ fn mixture() -> GaussianMixture {
 }
 
 fn run(c: &mut Criterion, group: &str, map: &dyn StepMap, samplers: &[(&str, &dyn Sampler)]) {
-    let gmm = mixture();
-    let noise = SamplerNoise::seeded(&NoiseSource::new(1), 0, BATCH, &[DIM], DType::F32, &Device::Cpu).unwrap();
+    run_on(c, group, &mixture(), DIM, map, samplers);
+    let (mlp, _vars) = MlpConfig::default().init(0, DType::F32, &Device::Cpu).unwrap();
+    run_on(c, &format!("mlp_{group}"), &mlp, 2, map, samplers);
+}
+
+fn run_on(
+    c: &mut Criterion,
+    group: &str,
+    gmm: &dyn Denoiser,
+    dim: usize,
+    map: &dyn StepMap,
+    samplers: &[(&str, &dyn Sampler)],
+) {
+    let noise = SamplerNoise::seeded(&NoiseSource::new(1), 0, BATCH, &[dim], DType::F32, &Device::Cpu).unwrap();
     let mut g = c.benchmark_group(group);
     g.sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for &(name, sampler) in samplers {
-        let st = sampler.sample(&gmm, map, &noise, &mut ()).unwrap().stats;
+        let st = sampler.sample(gmm, map, &noise, &mut ()).unwrap().stats;
         println!(
             "{group}/{name}: S = {}, rounds {}, NFE {} per sample, {} forward calls, B = {BATCH}",
             map.steps(),
@@ -57,7 +73,7 @@ fn run(c: &mut Criterion, group: &str, map: &dyn StepMap, samplers: &[(&str, &dy
             st.nfe,
             st.forward_calls
         );
-        g.bench_function(name, |b| b.iter(|| sampler.sample(&gmm, map, &noise, &mut ()).unwrap()));
+        g.bench_function(name, |b| b.iter(|| sampler.sample(gmm, map, &noise, &mut ()).unwrap()));
     }
     g.finish();
 }

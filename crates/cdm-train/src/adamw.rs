@@ -64,10 +64,13 @@ impl AdamW {
         let bias2 = 1.0 - c.beta2.powi(self.step as i32);
         for (i, (_, var)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else { continue };
-            let m = ((&self.m[i] * c.beta1)? + (g * (1.0 - c.beta1))?)?;
+            // Gradients are built from the parameters' graph: detach, or every step's moments
+            // would keep the previous step's graph alive (an unbounded leak).
+            let g = g.detach();
+            let m = ((&self.m[i] * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
             let v = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             let update = ((&m / bias1)? / ((&v / bias2)?.sqrt()? + c.eps)?)?;
-            let decayed = (var.as_tensor() * (1.0 - lr * c.weight_decay))?;
+            let decayed = (var.as_tensor().detach() * (1.0 - lr * c.weight_decay))?;
             var.set(&(decayed - (update * lr)?)?)?;
             self.m[i] = m;
             self.v[i] = v;
@@ -123,6 +126,8 @@ mod tests {
             opt.step(&grads, 0.1).unwrap();
         }
         // both in f32: agreement to a few ulps
+        // no step keeps a graph: moments and weights are plain values
+        assert!(opt.state_tensors().values().all(|t| !t.track_op()));
         let got = w.as_tensor().to_vec1::<f32>().unwrap();
         let want: [f64; 3] = [0.69730288, -1.69430590, 2.69130921];
         for (g, want) in got.iter().zip(want) {

@@ -28,7 +28,8 @@ impl Ema {
         if !(0.0..1.0).contains(&decay) {
             return Err(Error::config("ema_decay", decay, "must lie in [0, 1)"));
         }
-        let shadow = params.iter().map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?))).collect::<Result<_>>()?;
+        let shadow =
+            params.iter().map(|(n, v)| Ok((n.clone(), v.as_tensor().detach().copy()?))).collect::<Result<_>>()?;
         Ok(Self { decay, warmup, updates: 0, shadow })
     }
 
@@ -41,7 +42,8 @@ impl Ema {
     pub fn update(&mut self, params: &[(String, Var)]) -> Result<()> {
         let beta = self.current_decay();
         for ((_, shadow), (_, var)) in self.shadow.iter_mut().zip(params) {
-            *shadow = ((&*shadow * beta)? + (var.as_tensor() * (1.0 - beta))?)?;
+            // detached: the average must not hold the parameters' graph from step to step
+            *shadow = ((&*shadow * beta)? + (var.as_tensor().detach() * (1.0 - beta))?)?;
         }
         self.updates += 1;
         Ok(())
@@ -71,5 +73,27 @@ impl Ema {
         }
         self.updates = updates;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn averages_with_warmup_and_keeps_no_graph() {
+        let w = Var::new(&[0.0f64, 2.0], &Device::Cpu).unwrap();
+        let params = vec![("w".to_string(), w.clone())];
+        let mut ema = Ema::new(&params, 0.9, true).unwrap();
+        w.set(&Tensor::new(&[1.0f64, 4.0], &Device::Cpu).unwrap()).unwrap();
+        // first update: β = min(0.9, 1/10) = 0.1
+        ema.update(&params).unwrap();
+        let got = ema.tensors()["w"].to_vec1::<f64>().unwrap();
+        assert!((got[0] - 0.9).abs() < 1e-12 && (got[1] - 3.8).abs() < 1e-12, "{got:?}");
+        // the parameter feeding a graph must not chain the average to it
+        let _ = (w.as_tensor() * 2.0).unwrap();
+        ema.update(&params).unwrap();
+        assert!(!ema.tensors()["w"].track_op());
     }
 }
