@@ -192,13 +192,13 @@ fn load_init(init: &Path, vars: &candle_nn::VarMap) -> Result<()> {
 
 /// Runs `cdm train`.
 pub fn run(args: &TrainArgs) -> Result<PathBuf> {
-    let (cfg, dir, init, resume) = match &args.resume {
+    match &args.resume {
         Some(dir) => {
             let saved: SavedConfig = read_json(&dir.join("config.json"))?;
             let mut cfg = saved.config;
             cfg.train.progress = !args.no_progress;
             cfg.train.steps = args.steps.unwrap_or(cfg.train.steps);
-            (cfg, dir.clone(), saved.init, true)
+            train_in(cfg, dir.clone(), saved.init, true)
         }
         None => {
             let cfg = resolve(args)?;
@@ -211,9 +211,14 @@ pub fn run(args: &TrainArgs) -> Result<PathBuf> {
                 )
             });
             let dir = run_dir::create(&args.runs_dir, &name)?;
-            (cfg, dir, args.init.clone(), false)
+            train_in(cfg, dir, args.init.clone(), false)
         }
-    };
+    }
+}
+
+/// Trains `cfg` in `dir` (created), from `init` weights if given, resuming if `resume`;
+/// then plots the loss and samples the EMA model. Returns `dir`.
+pub fn train_in(cfg: RunConfig, dir: PathBuf, init: Option<PathBuf>, resume: bool) -> Result<PathBuf> {
     let device = parse_device(&cfg.device)?;
     let data = load_points(&cfg.data)?;
     let spec = cfg.model.clone().with_dim(data.train.dim());

@@ -9,12 +9,17 @@
 //!   8 Gaussians, pinwheel, two spirals, checkerboard and the paper's 1-D two-mode mixture; point
 //!   i depends only on (toy, seed, i);
 //! - [`read_csv`] / [`write_csv`]: point-cloud CSV with typed errors naming file, line and column;
-//! - [`Standardizer`]: per-column z-scoring, serialisable and invertible.
+//! - [`Standardizer`]: per-column z-scoring, serialisable and invertible;
+//! - [`ImageDataset`]: images in `[−1, 1]` with one interface (shape, length, seeded batches and
+//!   shuffles, random horizontal flips, padding) from our own offline [`images`] readers:
+//!   MNIST-family IDX ([`load_idx`], raw or `.gz`), CIFAR-10 binary ([`load_cifar10`]), PNG/JPEG
+//!   folders ([`load_image_folder`]) and the vendored scikit-learn 8×8 digits ([`load_digits`]).
 #![doc = include_str!("../README.md")]
 
 mod csv;
 pub mod dino;
 mod error;
+pub mod images;
 mod points;
 mod shapes;
 mod standardize;
@@ -22,6 +27,10 @@ mod toy;
 
 pub use csv::{parse_csv, read_csv, write_csv};
 pub use error::{Error, Result};
+pub use images::{
+    ColorMode, ImageDataset, Split, load_cifar10, load_cifar10_dir, load_digits, load_idx, load_idx_dir,
+    load_image_folder,
+};
 pub use points::PointCloud;
 pub use standardize::Standardizer;
 pub use toy::Toy;
