@@ -1,6 +1,6 @@
 //! The resolved configuration of a training run (TOML in, `config.json` out).
 
-use cdm_models::{MlpConfig, PlainMlpConfig};
+use cdm_models::{MlpConfig, PlainMlpConfig, UnetConfig};
 use cdm_objectives::{CdlMode, ZetaDistribution};
 use cdm_train::TrainConfig;
 use serde::{Deserialize, Serialize};
@@ -43,7 +43,8 @@ impl Default for RunConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
-    /// A toy name (`dino`, `moons`, …, `gmm1d`) or `csv:PATH`.
+    /// A toy name (`dino`, `moons`, …, `gmm1d`), `csv:PATH`, or an image data set: `digits`,
+    /// `mnist:DIR`, `fashion-mnist:DIR` (IDX files), `cifar10:DIR` (binary batches), `folder:DIR`.
     pub dataset: String,
     /// Training points drawn from a toy (ignored for CSV).
     pub n_train: usize,
@@ -53,11 +54,33 @@ pub struct DataConfig {
     pub standardize: bool,
     /// Seed of the data draws.
     pub seed: u64,
+    /// Images: the side images are resized to when read (`folder:` only; default 32).
+    pub image_size: Option<usize>,
+    /// Images: channels read from a `folder:` (3: RGB, 1: grayscale; default 3).
+    pub channels: Option<usize>,
+    /// Images: nearest-neighbour upsampling factor applied after loading (default 1).
+    pub upsample: Option<usize>,
+    /// Images: pad (centred, black) to this side after upsampling (`digits` default: 16).
+    pub pad_to: Option<usize>,
+    /// Images: random horizontal flips of training batches (default: on for CIFAR-10 and
+    /// folders, off for digits and the MNIST family).
+    pub random_flip: Option<bool>,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { dataset: "dino".into(), n_train: 100_000, n_validation: 2000, standardize: true, seed: 42 }
+        Self {
+            dataset: "dino".into(),
+            n_train: 100_000,
+            n_validation: 2000,
+            standardize: true,
+            seed: 42,
+            image_size: None,
+            channels: None,
+            upsample: None,
+            pad_to: None,
+            random_flip: None,
+        }
     }
 }
 
@@ -69,15 +92,36 @@ pub enum ModelSpec {
     Mlp(MlpConfig),
     /// The small plain MLP of the 1-D experiment.
     PlainMlp(PlainMlpConfig),
+    /// An image UNet (diffusers `UNet2DModel` config and parameter names).
+    Unet(UnetConfig),
 }
 
 impl ModelSpec {
-    /// Sets the data dimension.
+    /// Sets the data dimension (point models; a UNet keeps its config).
     pub fn with_dim(self, dim: usize) -> Self {
         match self {
             ModelSpec::Mlp(c) => ModelSpec::Mlp(MlpConfig { dim, ..c }),
             ModelSpec::PlainMlp(c) => ModelSpec::PlainMlp(PlainMlpConfig { dim, ..c }),
+            ModelSpec::Unet(c) => ModelSpec::Unet(c),
         }
+    }
+
+    /// The small UNet of the CPU digits recipe: 2 levels of 32 and 64 channels, one ResNet
+    /// block per level, attention at the lower level, GroupNorm with 8 groups.
+    pub fn tiny_unet(channels: usize) -> Self {
+        let strings = |names: &[&str]| names.iter().map(|s| s.to_string()).collect();
+        ModelSpec::Unet(UnetConfig {
+            in_channels: channels,
+            out_channels: channels,
+            down_block_types: strings(&["DownBlock2D", "AttnDownBlock2D"]),
+            up_block_types: strings(&["AttnUpBlock2D", "UpBlock2D"]),
+            block_out_channels: vec![32, 64],
+            layers_per_block: 1,
+            attention_head_dim: Some(8),
+            norm_num_groups: 8,
+            dropout: 0.0,
+            ..Default::default()
+        })
     }
 }
 
@@ -101,7 +145,9 @@ pub struct ObjectiveConfig {
     pub standard: StandardLoss,
     /// Its weight.
     pub standard_weight: f64,
-    /// The contrastive loss, if any.
+    /// The contrastive loss, if any. A TOML `[objective]` table without `[objective.cdl]`
+    /// means no CDL (the field's default is `None`, not the main job's CDL).
+    #[serde(default)]
     pub cdl: Option<CdlConfig>,
 }
 
@@ -168,10 +214,29 @@ pub struct SampleConfig {
     pub mmd_bandwidth: f64,
     /// Seed of the sampler's noise.
     pub seed: u64,
+    /// Images: held-out images the MMD compares with (0: all of the validation set).
+    pub mmd_reference: usize,
 }
 
 impl Default for SampleConfig {
     fn default() -> Self {
-        Self { n: 2000, steps: 1000, mmd_bandwidth: 0.03, seed: 1 }
+        Self { n: 2000, steps: 1000, mmd_bandwidth: 0.03, seed: 1, mmd_reference: 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_objective_table_without_cdl_means_no_cdl() {
+        let mse: RunConfig = toml::from_str("[objective]\nstandard = \"mse\"\n").unwrap();
+        assert!(mse.objective.cdl.is_none());
+        assert_eq!(mse.objective.label(), "mse");
+        let default: RunConfig = toml::from_str("").unwrap();
+        assert_eq!(default.objective.label(), "mse+cdl");
+        let faithful: RunConfig = toml::from_str("[objective]\nstandard = \"itd\"\n[objective.cdl]\nmode = \"faithful\"\n").unwrap();
+        assert_eq!(faithful.objective.label(), "itd+cdl-faithful");
+        assert!(toml::from_str::<RunConfig>("[objective]\nstandard = \"l2\"\n").is_err());
     }
 }

@@ -6,6 +6,8 @@ mod config;
 mod device;
 mod eval;
 mod exact_spec;
+mod image_train;
+mod images;
 mod model;
 mod nll;
 mod noise_level;
@@ -36,7 +38,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a denoiser (default: Dino, residual MLP, MSE + improved CDL, CPU).
+    /// Train a denoiser (default: Dino, residual MLP, MSE + improved CDL, CPU; images: the UNet).
     Train(train::TrainArgs),
     /// Sample a trained run (DDPM, DDIM, EDM; sequential or ParaDiGMS).
     Sample(sample::SampleArgs),

@@ -28,10 +28,11 @@ pub struct TrainArgs {
     /// Where run directories go.
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
-    /// Toy name (dino, moons, circles, rings, swiss-roll, 8gaussians, pinwheel, two-spirals, checkerboard, gmm1d) or csv:PATH.
+    /// Toy name (dino, moons, circles, rings, swiss-roll, 8gaussians, pinwheel, two-spirals, checkerboard, gmm1d), csv:PATH,
+    /// or images: digits, mnist:DIR, fashion-mnist:DIR, cifar10:DIR, folder:DIR.
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Model: mlp (the paper's residual MLP) or plain-mlp.
+    /// Model: mlp (the paper's residual MLP), plain-mlp, or unet (images; default for image data sets).
     #[arg(long)]
     pub model: Option<String>,
     /// Objective: mse, itd, cdl, mse+cdl, itd+cdl, mse+cdl-faithful, itd+cdl-faithful.
@@ -67,8 +68,12 @@ pub struct TrainArgs {
     /// Start from these weights (a run directory's EMA, or a .safetensors file): fine-tuning.
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// Fine-tune a diffusers `UNet2DModel` directory (config.json + diffusion_pytorch_model.safetensors);
+    /// its config defines the model.
+    #[arg(long, conflicts_with = "init")]
+    pub init_diffusers: Option<PathBuf>,
     /// Continue an interrupted run in this directory from its latest checkpoint.
-    #[arg(long, conflicts_with_all = ["config", "name", "init"])]
+    #[arg(long, conflicts_with_all = ["config", "name", "init", "init_diffusers"])]
     pub resume: Option<PathBuf>,
     /// Hide progress bars.
     #[arg(long)]
@@ -132,8 +137,23 @@ fn resolve(args: &TrainArgs) -> Result<RunConfig> {
         cfg.model = match m.as_str() {
             "mlp" => ModelSpec::Mlp(Default::default()),
             "plain-mlp" => ModelSpec::PlainMlp(Default::default()),
-            other => bail!("unknown model {other:?}: expected mlp or plain-mlp"),
+            "unet" => ModelSpec::tiny_unet(1),
+            other => bail!("unknown model {other:?}: expected mlp, plain-mlp or unet"),
         };
+    }
+    let images = crate::images::is_image_dataset(&cfg.data.dataset);
+    if let Some(dir) = &args.init_diffusers {
+        let files = cdm_models::CheckpointFiles::in_dir(dir);
+        let unet: cdm_models::UnetConfig = cdm_models::checkpoint::load_config(&files.config)
+            .with_context(|| format!("--init-diffusers {}", dir.display()))?;
+        cfg.model = ModelSpec::Unet(unet);
+    } else if images && !matches!(cfg.model, ModelSpec::Unet(_)) {
+        // the point MLPs do not take images: the tiny UNet of the digits recipe
+        cfg.model = ModelSpec::tiny_unet(1);
+    }
+    if images && args.samples.is_none() && cfg.sample.n == crate::config::SampleConfig::default().n {
+        // 2000 DDPM samples of a UNet take long on a CPU: an 8×8 grid
+        cfg.sample.n = 64;
     }
     if let Some(v) = &args.objective {
         cfg.objective = parse_objective(v, &cfg.objective)?;
@@ -198,6 +218,9 @@ pub fn run(args: &TrainArgs) -> Result<PathBuf> {
             let mut cfg = saved.config;
             cfg.train.progress = !args.no_progress;
             cfg.train.steps = args.steps.unwrap_or(cfg.train.steps);
+            if crate::images::is_image_dataset(&cfg.data.dataset) {
+                return crate::image_train::train_images(cfg, dir.clone(), saved.init, false, true);
+            }
             train_in(cfg, dir.clone(), saved.init, true)
         }
         None => {
@@ -211,6 +234,15 @@ pub fn run(args: &TrainArgs) -> Result<PathBuf> {
                 )
             });
             let dir = run_dir::create(&args.runs_dir, &name)?;
+            if crate::images::is_image_dataset(&cfg.data.dataset) {
+                let diffusers = args.init_diffusers.as_ref().map(|d| cdm_models::CheckpointFiles::in_dir(d).weights);
+                let from_diffusers = diffusers.is_some();
+                let init = diffusers.or_else(|| args.init.clone());
+                return crate::image_train::train_images(cfg, dir, init, from_diffusers, false);
+            }
+            if args.init_diffusers.is_some() {
+                bail!("--init-diffusers needs an image data set");
+            }
             train_in(cfg, dir, args.init.clone(), false)
         }
     }

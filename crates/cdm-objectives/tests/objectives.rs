@@ -27,9 +27,14 @@ fn mse_at_the_exact_gaussian_denoiser_equals_its_analytic_floor() {
         .map(|&a| g.eigenvalues().iter().map(|l| cdm_core::log_snr::sigmoid(a + l.ln())).sum::<f64>() / 2.0)
         .sum::<f64>()
         / schedule.num_timesteps() as f64;
-    let x = Tensor::from_vec(sample_rows(&g, &NoiseSource::new(1), 2048), (2048, 2), &Device::Cpu).unwrap();
     let mse = Mse::new(schedule);
-    let reps: Vec<f64> = (0..24).map(|r| scalar(&mse.loss(&g, &x, &NoiseSource::new(r)).unwrap().loss)).collect();
+    // fresh data and noise per repetition, so the spread covers both sources of randomness
+    let reps: Vec<f64> = (0..48)
+        .map(|r| {
+            let x = Tensor::from_vec(sample_rows(&g, &NoiseSource::new(100 + r), 2048), (2048, 2), &Device::Cpu).unwrap();
+            scalar(&mse.loss(&g, &x, &NoiseSource::new(r)).unwrap().loss)
+        })
+        .collect();
     let (mean, se) = mean_and_se(&reps);
     eprintln!("MSE at the exact denoiser {mean:.5} ± {se:.5}, analytic floor {floor:.5}");
     assert!((mean - floor).abs() < 3.0 * se, "{mean} ± {se} vs {floor}");
