@@ -16,7 +16,7 @@ use cdm_core::{BaseCovariance, GaussianBase, Itd, NoiseSource};
 use cdm_samplers::{Observer, Round};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CdlConfig, ModelSpec, ObjectiveConfig, RunConfig, StandardLoss};
+use crate::config::{ModelSpec, ObjectiveConfig, RunConfig, StandardLoss};
 use crate::points::load_points;
 use crate::run_dir::{read_json, write_json};
 use crate::sampling::{SamplerArgs, SamplerKind};
@@ -73,9 +73,11 @@ struct Plan {
 }
 
 fn plan(dataset: &'static str, budget: Budget) -> Plan {
-    let model = match dataset {
-        "gmm1d" => ModelSpec::PlainMlp(Default::default()),
-        _ => ModelSpec::Mlp(Default::default()),
+    // quick: the main job's MLP (with input Fourier features); paper: the paper's network
+    let model = match (dataset, budget) {
+        ("gmm1d", _) => ModelSpec::PlainMlp(Default::default()),
+        (_, Budget::Quick) => RunConfig::default().model,
+        (_, Budget::Paper) => ModelSpec::Mlp(Default::default()),
     };
     match budget {
         Budget::Quick => Plan { model, steps: 20_000, finetune_steps: 5_000, samples: 500, nll_points: 500 },
@@ -92,11 +94,7 @@ struct Variant {
 }
 
 fn variants() -> Vec<Variant> {
-    let cdl = ObjectiveConfig {
-        standard: StandardLoss::Mse,
-        standard_weight: 1.0,
-        cdl: Some(CdlConfig { instances: Some(32), ..Default::default() }),
-    };
+    let cdl = ObjectiveConfig::default();
     let mse = ObjectiveConfig { standard: StandardLoss::Mse, standard_weight: 1.0, cdl: None };
     vec![
         Variant { key: "mse", label: "MSE (DDPM loss)", objective: mse, init: None },
