@@ -26,7 +26,7 @@
 //! | `alpha_bar` | ᾱ_t |
 //! | `log_snrs` | α_t = logit(ᾱ_t) |
 
-use crate::log_snr::{logit, sigmoid};
+use crate::log_snr::sigmoid;
 use crate::{Error, Result};
 
 /// The family a [`DiscreteSchedule`] was built from.
@@ -239,11 +239,6 @@ fn cosine_closed_form_timestep(num_timesteps: usize, s: f64, log_snr: f64) -> f6
     let arg = (c0 * sigmoid(log_snr).sqrt()).clamp(-1.0, 1.0);
     let t = num_timesteps as f64 * (arg.acos() * (1.0 + s) / half_pi - s);
     t.clamp(0.0, (num_timesteps - 1) as f64)
-}
-
-/// The log-SNR α = logit(ᾱ) of a cumulative ᾱ (re-exported for adapters).
-pub fn log_snr_of_alpha_bar(alpha_bar: f64) -> f64 {
-    logit(alpha_bar)
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ fn mse_at_the_exact_gaussian_denoiser_equals_its_analytic_floor() {
     // fresh data and noise per repetition, so the spread covers both sources of randomness
     let reps: Vec<f64> = (0..48)
         .map(|r| {
-            let x = Tensor::from_vec(sample_rows(&g, &NoiseSource::new(100 + r), 2048), (2048, 2), &Device::Cpu).unwrap();
+            let x =
+                Tensor::from_vec(sample_rows(&g, &NoiseSource::new(100 + r), 2048), (2048, 2), &Device::Cpu).unwrap();
             scalar(&mse.loss(&g, &x, &NoiseSource::new(r)).unwrap().loss)
         })
         .collect();
