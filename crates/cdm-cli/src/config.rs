@@ -89,6 +89,7 @@ impl Default for DataConfig {
 /// The network, tagged by `kind`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // a config, built and cloned a handful of times per run
 pub enum ModelSpec {
     /// The paper's residual MLP.
     Mlp(MlpConfig),

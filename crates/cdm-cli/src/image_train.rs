@@ -48,11 +48,8 @@ fn fit_spec(spec: ModelSpec, data: &ImageData, from_diffusers: bool) -> Result<M
         bail!("{h}×{w} images: the UNet needs sides divisible by {factor} (set data.pad_to or data.upsample)");
     }
     if u.sample_size.is_none() {
-        u.sample_size = Some(if h == w {
-            cdm_models::SampleSize::Square(h)
-        } else {
-            cdm_models::SampleSize::Rectangular([h, w])
-        });
+        u.sample_size =
+            Some(if h == w { cdm_models::SampleSize::Square(h) } else { cdm_models::SampleSize::Rectangular([h, w]) });
     }
     Ok(ModelSpec::Unet(u))
 }
@@ -71,7 +68,12 @@ fn pixel_base(data: &ImageData, seed: u64) -> Result<GaussianBase> {
 
 /// `w_std·L_std + w_cdl·L_cdl` for images: ζ ~ logistic(10.5, 1.5) clipped at 3 (ζ ∈ [6, 15],
 /// the authors' image setting) unless configured, the log-SNR proposal from the pixel base.
-pub fn build_image_objective(cfg: &ObjectiveConfig, data: &ImageData, seed: u64, batch_size: usize) -> Result<WeightedSum> {
+pub fn build_image_objective(
+    cfg: &ObjectiveConfig,
+    data: &ImageData,
+    seed: u64,
+    batch_size: usize,
+) -> Result<WeightedSum> {
     let base = pixel_base(data, seed)?;
     let mut parts: Vec<(f64, Box<dyn Objective + Send + Sync>)> = Vec::new();
     match cfg.standard {
@@ -84,7 +86,7 @@ pub fn build_image_objective(cfg: &ObjectiveConfig, data: &ImageData, seed: u64,
     }
     if let Some(c) = &cfg.cdl {
         let points = if c.points == 0 { batch_size } else { c.points };
-        let itd = Itd::from_base_heuristic(base, c.clip, points, MAX_ROWS)?;
+        let itd = c.itd(base, points, MAX_ROWS)?;
         let p = itd.config().proposal;
         tracing::info!(loc = p.loc, scale = p.scale, clip = p.clip, points, "CDL log-SNR proposal");
         let zeta = c.zeta.unwrap_or(ZetaDistribution::images());
@@ -160,7 +162,13 @@ pub fn train_images(
 }
 
 /// Samples the run's EMA weights with DDPM and writes the grid, samples and MMD.
-fn sample_after_training(dir: &Path, cfg: &RunConfig, data: &ImageData, device: &Device, train_seconds: f64) -> Result<()> {
+fn sample_after_training(
+    dir: &Path,
+    cfg: &RunConfig,
+    data: &ImageData,
+    device: &Device,
+    train_seconds: f64,
+) -> Result<()> {
     let spec: ModelSpec = read_json(&dir.join("model.json"))?;
     let net = model::load(&spec, &dir.join("ema.safetensors"), device)?;
     let sampler = SamplerArgs { steps: Some(cfg.sample.steps), ..Default::default() };

@@ -75,7 +75,7 @@ pub fn load_images(cfg: &DataConfig) -> Result<ImageData> {
     };
     let train = cap(train, cfg.n_train)?;
     let validation = cap(validation, cfg.n_validation)?;
-    let pad = cfg.pad_to.or(if name == "digits" && cfg.upsample.is_none() { Some(16) } else { None });
+    let pad = cfg.pad_to;
     let shape = |d: ImageDataset| -> Result<ImageDataset> {
         let d = match cfg.upsample {
             Some(f) if f != 1 => d.upsample(f)?,
@@ -137,4 +137,40 @@ pub fn write_grid(path: &Path, x: &Tensor, columns: usize, scale: usize) -> Resu
     }
     img.save(path).with_context(|| format!("writing {}", path.display()))?;
     Ok((width, height))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ModelSpec, RunConfig};
+
+    #[test]
+    fn image_configs_parse_and_name_image_data_sets() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        for name in ["digits-mse.toml", "digits-cdl-finetune.toml", "cifar10-cdl-finetune.toml"] {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            let cfg: RunConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(is_image_dataset(&cfg.data.dataset), "{name}");
+            cfg.train.validate().unwrap();
+            if name.starts_with("digits") {
+                assert!(matches!(cfg.model, ModelSpec::Unet(_)), "{name}");
+            }
+        }
+        let cdl: RunConfig =
+            toml::from_str(&std::fs::read_to_string(dir.join("cifar10-cdl-finetune.toml")).unwrap()).unwrap();
+        let c = cdl.objective.cdl.unwrap();
+        assert_eq!(c.proposal.map(|p| (p.loc, p.scale, p.clip)), Some((4.0, 4.0, 3.0)));
+        assert!(!is_image_dataset("dino") && !is_image_dataset("csv:digits.csv"));
+    }
+
+    #[test]
+    fn digits_are_split_and_shaped() {
+        let cfg = DataConfig { dataset: "digits".into(), n_validation: 100, pad_to: Some(16), ..Default::default() };
+        let d = load_images(&cfg).unwrap();
+        assert_eq!(d.shape(), [1, 16, 16]);
+        assert_eq!((d.train.len(), d.validation.len()), (1697, 100));
+        assert!(!d.random_flip);
+        let up = load_images(&DataConfig { upsample: Some(2), pad_to: None, ..cfg }).unwrap();
+        assert_eq!(up.shape(), [1, 16, 16]);
+    }
 }

@@ -17,6 +17,12 @@ pub struct PointData {
 
 /// Loads `cfg.dataset`: a toy name, or `csv:PATH`.
 pub fn load_points(cfg: &DataConfig) -> Result<PointData> {
+    if crate::images::is_image_dataset(&cfg.dataset) {
+        anyhow::bail!(
+            "{} is an image data set: this command takes point runs (sample image runs with `cdm sample`)",
+            cfg.dataset
+        );
+    }
     let (train, validation) = match cfg.dataset.strip_prefix("csv:") {
         Some(path) => {
             let all = cdm_data::read_csv(std::path::Path::new(path))?;

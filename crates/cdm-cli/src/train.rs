@@ -192,7 +192,7 @@ pub fn build_objective(cfg: &ObjectiveConfig, data: &PointData, batch_size: usiz
     }
     if let Some(c) = &cfg.cdl {
         let points = if c.points == 0 { batch_size } else { c.points };
-        let itd = Itd::from_base_heuristic(base, c.clip, points, MAX_ROWS)?;
+        let itd = c.itd(base, points, MAX_ROWS)?;
         let zeta = c.zeta.unwrap_or(ZetaDistribution::Logistic(itd.config().proposal));
         parts.push((c.weight, Box::new(Cdl::new(itd, zeta, c.mode, c.instances)?)));
     }

@@ -86,13 +86,14 @@ steps = 10
     ]);
     ok(&out);
     let run = runs.join("d");
-    for f in ["config.json", "model.json", "ema.safetensors", "model.safetensors", "loss.png", "samples.npy", "summary.json"]
+    for f in
+        ["config.json", "model.json", "ema.safetensors", "model.safetensors", "loss.png", "samples.npy", "summary.json"]
     {
         assert!(run.join(f).exists(), "missing {f}");
     }
-    // 4 samples of 16×16 (8×8 digits padded) in a 2×2 grid, pixels ×4 with 1-pixel gutters
+    // 4 samples of 8×8 in a 2×2 grid, pixels ×4 with 1-pixel gutters
     let grid = image::open(run.join("samples.png")).unwrap();
-    assert_eq!((grid.width(), grid.height()), (2 * 17 * 4 + 4, 2 * 17 * 4 + 4));
+    assert_eq!((grid.width(), grid.height()), (2 * 9 * 4 + 4, 2 * 9 * 4 + 4));
     let spec = json(&run.join("model.json"));
     assert_eq!(spec["kind"], "unet");
     assert_eq!(spec["in_channels"], 1);
@@ -107,7 +108,7 @@ steps = 10
     ok(&out);
     let dir = run.join("samples-ddpm-8");
     let grid = image::open(dir.join("samples.png")).unwrap();
-    assert_eq!((grid.width(), grid.height()), (2 * 17 * 4 + 4, 2 * 17 * 4 + 4));
+    assert_eq!((grid.width(), grid.height()), (2 * 9 * 4 + 4, 2 * 9 * 4 + 4));
     assert_eq!(json(&dir.join("stats.json"))["n"], 3);
 }
 
@@ -119,7 +120,8 @@ fn init_diffusers_fine_tunes_the_checkpoint_and_samples_its_ema() {
     let pngs = tmp.path().join("pngs");
     std::fs::create_dir_all(&pngs).unwrap();
     for k in 0..12u32 {
-        let img = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([(x * 30 + k * 7) as u8, (y * 30) as u8, (k * 20) as u8]));
+        let img =
+            image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([(x * 30 + k * 7) as u8, (y * 30) as u8, (k * 20) as u8]));
         img.save(pngs.join(format!("{k:02}.png"))).unwrap();
     }
     let runs = tmp.path().join("runs");
@@ -173,5 +175,8 @@ fn init_diffusers_fine_tunes_the_checkpoint_and_samples_its_ema() {
     let xa = Tensor::read_npy(ema_dir.join("samples.npy")).unwrap();
     let xb = Tensor::read_npy(raw_dir.join("samples.npy")).unwrap();
     assert_eq!(xa.dims(), &[2, 3, 8, 8]);
-    assert!(max_abs_diff(&xa.to_dtype(candle_core::DType::F32).unwrap(), &xb.to_dtype(candle_core::DType::F32).unwrap()) > 0.0);
+    assert!(
+        max_abs_diff(&xa.to_dtype(candle_core::DType::F32).unwrap(), &xb.to_dtype(candle_core::DType::F32).unwrap())
+            > 0.0
+    );
 }
