@@ -1,27 +1,8 @@
 //! The `cdm` binary end to end: a tiny train → sample round trip, and bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn cdm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cdm"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env("RAYON_NUM_THREADS", "2")
-        .env("CANDLE_NUM_THREADS", "1")
-        .output()
-        .expect("cdm runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
+use common::{cdm, stderr, write};
 
 #[test]
 fn train_then_sample_writes_a_complete_run_directory() {

@@ -1,28 +1,10 @@
 //! `cdm nll`, `cdm noise-level` and `cdm eval` end to end: estimates against exact densities,
 //! a tiny trained run's `eval.json`, and bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+mod common;
 
-fn cdm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cdm"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env("RAYON_NUM_THREADS", "2")
-        .env("CANDLE_NUM_THREADS", "1")
-        .output()
-        .expect("cdm runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
+use common::{cdm, stderr, write};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -1,29 +1,16 @@
 //! Image training end to end: the UNet on digits, and fine-tuning a diffusers checkpoint.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use candle_core::{Device, Tensor};
+mod common;
 
-fn cdm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cdm"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env("RAYON_NUM_THREADS", "2")
-        .env("CANDLE_NUM_THREADS", "1")
-        .output()
-        .expect("cdm runs")
-}
+use common::{cdm, write};
 
 fn ok(o: &Output) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
 }
 
 fn tensors(path: &Path) -> HashMap<String, Tensor> {

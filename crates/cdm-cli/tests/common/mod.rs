@@ -1,0 +1,28 @@
+//! Helpers shared by the binary's integration tests.
+#![allow(dead_code)] // each test binary uses a subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `cdm` binary with quiet logs and the 2-core thread settings.
+pub fn cdm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cdm"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env("RAYON_NUM_THREADS", "2")
+        .env("CANDLE_NUM_THREADS", "1")
+        .output()
+        .expect("cdm runs")
+}
+
+/// The process's standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
