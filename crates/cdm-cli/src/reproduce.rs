@@ -288,11 +288,21 @@ pub fn run(args: &ReproduceArgs) -> Result<PathBuf> {
             &format!("{dataset}: ParaDiGMS (p = S, τ = 0.1)"),
             true,
         )?;
-        report.push_str(&section(dataset, &plan, args.budget, &results));
+        let text = section(dataset, &plan, args.budget, &results);
+        let part = args.out.join(format!("{dataset}-report.md"));
+        std::fs::write(&part, &text).with_context(|| format!("writing {}", part.display()))?;
+        println!("{text}");
+    }
+    // report.md gathers every dataset reproduced into this directory so far, so
+    // `reproduce gmm1d` after `reproduce dino` keeps the Dino table.
+    for dataset in ["dino", "gmm1d"] {
+        if let Ok(text) = std::fs::read_to_string(args.out.join(format!("{dataset}-report.md"))) {
+            report.push_str(&text);
+        }
     }
     let path = args.out.join("report.md");
     std::fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
-    println!("{report}\nreport written to {}", path.display());
+    println!("report written to {}", path.display());
     Ok(path)
 }
 
