@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use candle_core::{DType, Device, Tensor};
-use cdm_core::{GaussianBase, Itd};
-use cdm_objectives::{Cdl, ItdLoss, Mse, Objective, WeightedSum, ZetaDistribution};
+use cdm_core::GaussianBase;
+use cdm_objectives::{WeightedSum, ZetaDistribution};
 use cdm_train::Trainer;
 
-use crate::config::{ModelSpec, ObjectiveConfig, RunConfig, StandardLoss};
+use crate::config::{ModelSpec, ObjectiveConfig, RunConfig};
 use crate::images::{ImageData, load_images, write_grid};
 use crate::progress::SamplingProgress;
 use crate::report::{SampleSummary, write_samples};
 use crate::run_dir::{read_json, write_json};
 use crate::sampling::SamplerArgs;
-use crate::train::SavedConfig;
+use crate::train::{SavedConfig, assemble_objective};
 use crate::{device::parse_device, model, report, run_dir};
 
 /// Rows per denoiser call inside the estimators (UNet activations are large).
@@ -74,28 +74,7 @@ pub fn build_image_objective(
     seed: u64,
     batch_size: usize,
 ) -> Result<WeightedSum> {
-    let base = pixel_base(data, seed)?;
-    let mut parts: Vec<(f64, Box<dyn Objective + Send + Sync>)> = Vec::new();
-    match cfg.standard {
-        StandardLoss::Mse => parts.push((cfg.standard_weight, Box::new(Mse::new(cdm_core::DiscreteSchedule::ddpm())))),
-        StandardLoss::Itd => {
-            let itd = Itd::from_base_heuristic(base.clone(), 3.0, 1, MAX_ROWS)?;
-            parts.push((cfg.standard_weight, Box::new(ItdLoss::new(itd))));
-        }
-        StandardLoss::None => {}
-    }
-    if let Some(c) = &cfg.cdl {
-        let points = if c.points == 0 { batch_size } else { c.points };
-        let itd = c.itd(base, points, MAX_ROWS)?;
-        let p = itd.config().proposal;
-        tracing::info!(loc = p.loc, scale = p.scale, clip = p.clip, points, "CDL log-SNR proposal");
-        let zeta = c.zeta.unwrap_or(ZetaDistribution::images());
-        parts.push((c.weight, Box::new(Cdl::new(itd, zeta, c.mode, c.instances)?)));
-    }
-    if parts.is_empty() {
-        bail!("the objective has no part: choose a standard loss or a CDL");
-    }
-    Ok(WeightedSum::new(parts))
+    assemble_objective(cfg, pixel_base(data, seed)?, batch_size, MAX_ROWS, |_| ZetaDistribution::images())
 }
 
 /// Trains an image run in `dir`; see [`crate::train::train_in`].

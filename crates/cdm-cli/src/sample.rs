@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use cdm_samplers::SamplerStats;
 
 use crate::config::ModelSpec;
 use crate::points::load_points;
@@ -58,6 +59,25 @@ struct Stats<'a> {
     mmd_bandwidth: Option<f64>,
 }
 
+impl<'a> Stats<'a> {
+    fn new(args: &'a SampleArgs, weights: &'a str, stats: &SamplerStats, mmd: Option<f64>, bandwidth: f64) -> Self {
+        Self {
+            sampler: &args.sampler,
+            label: args.sampler.label(),
+            n: args.n,
+            seed: args.seed,
+            weights,
+            rounds: stats.rounds,
+            nfe: stats.nfe,
+            forward_calls: stats.forward_calls,
+            finished_sequentially: stats.finished_sequentially,
+            wall_seconds: stats.wall.as_secs_f64(),
+            mmd,
+            mmd_bandwidth: Some(bandwidth),
+        }
+    }
+}
+
 /// Runs `cdm sample`.
 pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let saved: SavedConfig = read_json(&args.run.join("config.json"))?;
@@ -79,20 +99,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
         progress.finish();
         let m = crate::image_train::measure_images(&out, &x, data, saved.config.sample.mmd_reference)?;
         let mmd = Some(m.mmd).filter(|v| v.is_finite());
-        let record = Stats {
-            sampler: &args.sampler,
-            label: label.clone(),
-            n: args.n,
-            seed: args.seed,
-            weights,
-            rounds: stats.rounds,
-            nfe: stats.nfe,
-            forward_calls: stats.forward_calls,
-            finished_sequentially: stats.finished_sequentially,
-            wall_seconds: stats.wall.as_secs_f64(),
-            mmd,
-            mmd_bandwidth: Some(m.bandwidth),
-        };
+        let record = Stats::new(args, weights, &stats, mmd, m.bandwidth);
         write_json(&out.join("stats.json"), &record)?;
         println!(
             "{label}: {} samples → {}\n  {} rounds, {} NFE per sample, {:.2} s, MMD (pixels, b = {:.3}, {} held-out images) {:.5}\n  grid: {}",
@@ -118,20 +125,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
         let title = format!("{label} (MMD {:.5})", mmd.unwrap_or(f64::NAN));
         cdm_metrics::scatter_vs_data(out.join("samples.png"), samples.data(), data.validation.data(), &title)?;
     }
-    let record = Stats {
-        sampler: &args.sampler,
-        label: label.clone(),
-        n: args.n,
-        seed: args.seed,
-        weights,
-        rounds: stats.rounds,
-        nfe: stats.nfe,
-        forward_calls: stats.forward_calls,
-        finished_sequentially: stats.finished_sequentially,
-        wall_seconds: stats.wall.as_secs_f64(),
-        mmd,
-        mmd_bandwidth: Some(saved.config.sample.mmd_bandwidth),
-    };
+    let record = Stats::new(args, weights, &stats, mmd, saved.config.sample.mmd_bandwidth);
     write_json(&out.join("stats.json"), &record)?;
     println!(
         "{label}: {} samples → {}\n  {} rounds, {} NFE per sample, {:.2} s, MMD {:.5}",

@@ -181,19 +181,34 @@ pub fn build_objective(cfg: &ObjectiveConfig, data: &PointData, batch_size: usiz
     // The authors fit the base to one batch; the improved path uses the whole training set.
     let rows = if faithful { batch_size.min(data.train.len()) } else { data.train.len() };
     let base = GaussianBase::from_data(&data.train.data()[..rows * dim], rows, dim, BaseCovariance::Diagonal)?;
+    // 1-D/2-D: ζ follows the integration's own logistic, as the authors' toy code does
+    assemble_objective(cfg, base, batch_size, MAX_ROWS, |itd| ZetaDistribution::Logistic(itd.config().proposal))
+}
+
+/// `w_std·L_std + w_cdl·L_cdl` over a Gaussian `base`, estimators capped at `max_rows` per
+/// denoiser call; `default_zeta` picks ζ's distribution when the config leaves it unset.
+pub fn assemble_objective(
+    cfg: &ObjectiveConfig,
+    base: GaussianBase,
+    batch_size: usize,
+    max_rows: usize,
+    default_zeta: fn(&Itd) -> ZetaDistribution,
+) -> Result<WeightedSum> {
     let mut parts: Vec<(f64, Box<dyn Objective + Send + Sync>)> = Vec::new();
     match cfg.standard {
         StandardLoss::Mse => parts.push((cfg.standard_weight, Box::new(Mse::new(cdm_core::DiscreteSchedule::ddpm())))),
         StandardLoss::Itd => {
-            let itd = Itd::from_base_heuristic(base.clone(), 3.0, 1, MAX_ROWS)?;
+            let itd = Itd::from_base_heuristic(base.clone(), 3.0, 1, max_rows)?;
             parts.push((cfg.standard_weight, Box::new(ItdLoss::new(itd))));
         }
         StandardLoss::None => {}
     }
     if let Some(c) = &cfg.cdl {
         let points = if c.points == 0 { batch_size } else { c.points };
-        let itd = c.itd(base, points, MAX_ROWS)?;
-        let zeta = c.zeta.unwrap_or(ZetaDistribution::Logistic(itd.config().proposal));
+        let itd = c.itd(base, points, max_rows)?;
+        let p = itd.config().proposal;
+        tracing::info!(loc = p.loc, scale = p.scale, clip = p.clip, points, "CDL log-SNR proposal");
+        let zeta = c.zeta.unwrap_or_else(|| default_zeta(&itd));
         parts.push((c.weight, Box::new(Cdl::new(itd, zeta, c.mode, c.instances)?)));
     }
     if parts.is_empty() {
