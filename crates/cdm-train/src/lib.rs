@@ -45,6 +45,7 @@
 //! ```
 
 mod adamw;
+mod adamw_inplace;
 pub mod checkpoint;
 mod clip;
 mod ema;

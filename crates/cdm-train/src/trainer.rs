@@ -255,7 +255,7 @@ impl<'a> Trainer<'a> {
                 let ckpt = Checkpoint {
                     model: self.params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect(),
                     ema: ema.tensors(),
-                    optimizer: opt.state_tensors(),
+                    optimizer: opt.state_tensors()?,
                     state,
                 };
                 let dir = save_checkpoint(&self.run_dir, &ckpt, cfg.keep_checkpoints)?;
