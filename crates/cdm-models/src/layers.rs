@@ -1,4 +1,4 @@
-//! Layers with PyTorch's default initialisation, and a layer norm that has a gradient.
+//! Layers with PyTorch's default initialisation, running the fused CPU [`crate::kernels`].
 //!
 //! | layer | parameters | init (as hints to the [`VarBuilder`]) |
 //! |---|---|---|
@@ -9,13 +9,20 @@
 //! candle's own constructors use Kaiming-normal weights (2.45× PyTorch's std) and conv biases
 //! 3× wider than PyTorch's; these match `torch.nn` so PyTorch hyper-parameters carry over.
 //!
-//! [`LayerNorm`] is written out of primitive ops: `candle_nn::LayerNorm` takes a fused path
-//! without backward on contiguous input, so gradients would silently stop there.
+//! [`Linear`] fuses its bias (and an optional following nonlinearity) into one pass after the
+//! matrix product; [`LayerNorm`] is [`crate::kernels::norm::layer_norm`], which has a backward
+//! (`candle_nn::LayerNorm` takes a fused path without one on contiguous input, so gradients
+//! would silently stop there).
 //! [`upsample_nearest_2x`] guards against candle's `upsample_nearest2d` backward, which
 //! overwrites (instead of adding to) the gradient of an input that also feeds another op.
 
-use candle_core::{D, Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Init, Linear, VarBuilder};
+use candle_core::{Module, Tensor};
+use candle_nn::{Conv2dConfig, Init, VarBuilder};
+
+use crate::Activation;
+use crate::kernels::activation::bias_act;
+use crate::kernels::conv2d::Conv2d;
+use crate::kernels::norm::{GroupNorm, layer_norm};
 
 /// `U(±1/√fan_in)`, PyTorch's default for linear and convolution weights and biases.
 fn torch_uniform(fan_in: usize) -> Init {
@@ -27,10 +34,54 @@ fn torch_uniform(fan_in: usize) -> Init {
 pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> candle_core::Result<Linear> {
     let weight = vb.get_with_hints((out_dim, in_dim), "weight", torch_uniform(in_dim))?;
     let bias = vb.get_with_hints(out_dim, "bias", torch_uniform(in_dim))?;
-    Ok(Linear::new(weight, Some(bias)))
+    Ok(Linear { weight, bias })
 }
 
-/// A square `kernel`×`kernel` convolution with bias, PyTorch init.
+/// An affine layer `y = x·Wᵀ + b` whose bias add (and an optional nonlinearity after it) is
+/// one fused pass over the product ([`bias_act`]).
+#[derive(Clone, Debug)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    /// `W`, (out_dim, in_dim).
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// `b`, (out_dim).
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// `act(x·Wᵀ + b)`, or `x·Wᵀ + b` without `act`.
+    ///
+    /// # Shapes
+    /// `x`: (…, in_dim) → (…, out_dim).
+    pub fn forward_act(&self, x: &Tensor, act: Option<Activation>) -> candle_core::Result<Tensor> {
+        let (out_dim, in_dim) = self.weight.dims2()?;
+        let mut out_shape = x.dims().to_vec();
+        let Some(last) = out_shape.last_mut() else {
+            candle_core::bail!("linear: a scalar input has no feature dimension (expected (…, {in_dim}))")
+        };
+        *last = out_dim;
+        let rows = x.reshape(((), in_dim))?;
+        bias_act(&rows.matmul(&self.weight.t()?)?, Some(&self.bias), act)?.reshape(out_shape)
+    }
+}
+
+impl Module for Linear {
+    /// # Shapes
+    /// `x`: (…, in_dim) → (…, out_dim).
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_act(x, None)
+    }
+}
+
+/// A square `kernel`×`kernel` convolution with bias, PyTorch init, running the GEMM-based
+/// [`crate::kernels::conv2d`] (dilation and groups must be 1).
 pub fn conv2d(
     in_channels: usize,
     out_channels: usize,
@@ -38,17 +89,21 @@ pub fn conv2d(
     config: Conv2dConfig,
     vb: VarBuilder,
 ) -> candle_core::Result<Conv2d> {
+    if config.dilation != 1 || config.groups != 1 {
+        candle_core::bail!("conv2d: dilation {} and groups {} are not supported", config.dilation, config.groups);
+    }
     let init = torch_uniform(in_channels * kernel * kernel);
     let weight = vb.get_with_hints((out_channels, in_channels, kernel, kernel), "weight", init)?;
     let bias = vb.get_with_hints(out_channels, "bias", init)?;
-    Ok(Conv2d::new(weight, Some(bias), config))
+    Ok(Conv2d::new(weight, Some(bias), config.stride, config.padding))
 }
 
-/// `candle_nn::GroupNorm` (built from primitive ops, so differentiable) with affine parameters.
+/// A group norm with affine parameters (ones, zeros), running the fused
+/// [`crate::kernels::norm::group_norm`].
 pub fn group_norm(groups: usize, channels: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<GroupNorm> {
     let weight = vb.get_with_hints(channels, "weight", Init::Const(1.0))?;
     let bias = vb.get_with_hints(channels, "bias", Init::Const(0.0))?;
-    GroupNorm::new(weight, bias, channels, groups, eps)
+    GroupNorm::new(weight, bias, groups, eps)
 }
 
 /// Layer normalisation over the last dimension with an affine map:
@@ -73,10 +128,7 @@ impl Module for LayerNorm {
     /// # Shapes
     /// `x`: (…, dim) → (…, dim).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(variance + self.eps)?.sqrt()?)?;
-        normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+        layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }
 

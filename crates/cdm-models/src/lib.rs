@@ -41,6 +41,7 @@ pub mod checkpoint;
 pub mod embedding;
 mod error;
 pub mod init;
+pub mod kernels;
 pub mod layers;
 pub mod mlp;
 mod model_config;

@@ -29,11 +29,11 @@
 //! | F, c | [`MlpConfig::input_frequencies`], [`MlpConfig::input_scale`] |
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::embedding::log_snr_embedding;
-use crate::layers::{LayerNorm, linear};
-use crate::{Error, ModelConfig, Result};
+use crate::layers::{LayerNorm, Linear, linear};
+use crate::{Activation, Error, ModelConfig, Result};
 
 /// Size of an [`Mlp`]. `Default` is the paper's 2-D network (d_model 128, 2 blocks).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -104,7 +104,7 @@ impl ResidualBlock {
     }
 
     fn forward(&self, h: &Tensor, embedding: &Tensor) -> candle_core::Result<Tensor> {
-        let update = self.linear2.forward(&self.linear1.forward(&(h + embedding)?)?.gelu_erf()?)?;
+        let update = self.linear2.forward(&self.linear1.forward_act(&(h + embedding)?, Some(Activation::Gelu))?)?;
         self.norm.forward(&(h + update)?)
     }
 }

@@ -11,11 +11,11 @@
 //! variant concatenates sinusoidal features of the continuous log-SNR α instead (see
 //! [`crate::embedding`]). Parameter names: `layers.{i}.{weight,bias}`.
 
-use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
 
 use crate::embedding::log_snr_embedding;
-use crate::layers::linear;
+use crate::layers::{Linear, linear};
 use crate::mlp::flatten_rows;
 use crate::{Activation, Error, ModelConfig, Result};
 
@@ -116,10 +116,7 @@ impl PlainMlp {
         let mut h = Tensor::cat(&[z, &embedding], 1)?;
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h)?;
-            if i < last {
-                h = self.config.activation.apply(&h)?;
-            }
+            h = layer.forward_act(&h, (i < last).then_some(self.config.activation))?;
         }
         Ok(h)
     }

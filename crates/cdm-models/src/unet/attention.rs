@@ -9,12 +9,15 @@
 //!
 //! `heads = C / attention_head_dim` (integer division), or one head of `C` channels when
 //! `attention_head_dim` is `None`. Keys: `group_norm`, `to_q`, `to_k`, `to_v`, `to_out.0`.
-//! The softmax is `candle_nn::ops::softmax` (the fused `softmax_last_dim` has no backward).
+//! The softmax is [`crate::kernels::softmax::softmax_last_dim`], fused with a backward
+//! (candle's own fused `softmax_last_dim` has none).
 
-use candle_core::{D, Module, Tensor};
-use candle_nn::{GroupNorm, Linear, VarBuilder};
+use candle_core::{Module, Tensor};
+use candle_nn::VarBuilder;
 
-use crate::layers::{group_norm, linear};
+use crate::kernels::norm::GroupNorm;
+use crate::kernels::softmax::softmax_last_dim;
+use crate::layers::{Linear, group_norm, linear};
 
 /// One self-attention layer over the spatial positions of a feature map.
 #[derive(Clone, Debug)]
@@ -74,7 +77,7 @@ impl AttentionBlock {
         let key = split_heads(self.to_k.forward(&tokens)?)?;
         let value = split_heads(self.to_v.forward(&tokens)?)?;
         let scores = (query.matmul(&key.t()?.contiguous()?)? / (self.head_dim as f64).sqrt())?;
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let weights = softmax_last_dim(&scores)?;
         let attended =
             weights.matmul(&value)?.transpose(1, 2)?.reshape((batch, positions, self.heads * self.head_dim))?;
         let out = self.to_out.forward(&attended)?.transpose(1, 2)?.reshape((batch, channels, height, width))?;

@@ -14,10 +14,11 @@
 //! mirrored down block's layers from last to first and then the tensor that entered it.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+use candle_nn::{Conv2dConfig, VarBuilder};
 
 use super::attention::AttentionBlock;
 use super::resnet::{ResnetBlock, ResnetSettings};
+use crate::kernels::conv2d::Conv2d;
 use crate::layers::{conv2d, upsample_nearest_2x};
 
 /// Attention settings shared by the attention layers of a UNet.

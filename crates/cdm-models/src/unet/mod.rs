@@ -47,14 +47,16 @@ mod resnet;
 pub use config::{SampleSize, UnetConfig};
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, VarBuilder};
 
 use self::blocks::{AttentionSettings, DownBlock, MidBlock, UpBlock};
 use self::config::TimeConditioning;
 use self::resnet::ResnetSettings;
 use crate::embedding::timestep_embedding;
-use crate::layers::{conv2d, group_norm, linear};
-use crate::{ModelConfig, Result};
+use crate::kernels::conv2d::Conv2d;
+use crate::kernels::norm::GroupNorm;
+use crate::layers::{Linear, conv2d, group_norm, linear};
+use crate::{Activation, ModelConfig, Result};
 
 impl ModelConfig for UnetConfig {
     type Model = Unet;
@@ -217,7 +219,7 @@ impl Unet {
             self.config.flip_sin_to_cos,
             self.config.freq_shift,
         )?;
-        let temb = self.time_linear_2.forward(&self.time_linear_1.forward(&embedding)?.silu()?)?;
+        let temb = self.time_linear_2.forward(&self.time_linear_1.forward_act(&embedding, Some(Activation::Silu))?)?;
 
         let x = if self.config.center_input_sample { x.affine(2.0, -1.0)? } else { x.clone() };
         let mut h = self.conv_in.forward(&x)?;
@@ -231,7 +233,7 @@ impl Unet {
         for block in &self.up_blocks {
             h = block.forward(&h, &temb, train, &mut skips)?;
         }
-        self.conv_out.forward(&self.conv_norm_out.forward(&h)?.silu()?)
+        self.conv_out.forward(&self.conv_norm_out.forward_act(&h, Activation::Silu)?)
     }
 }
 

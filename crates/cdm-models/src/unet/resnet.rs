@@ -11,11 +11,13 @@
 //! Keys: `norm1`, `conv1`, `time_emb_proj`, `norm2`, `conv2`, `conv_shortcut`.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, VarBuilder};
 
 use super::config::TimeConditioning;
 use crate::Activation;
-use crate::layers::{conv2d, group_norm, linear};
+use crate::kernels::conv2d::Conv2d;
+use crate::kernels::norm::GroupNorm;
+use crate::layers::{Linear, conv2d, group_norm, linear};
 
 /// Settings shared by every ResNet block of a UNet.
 #[derive(Clone, Copy, Debug)]
@@ -75,17 +77,16 @@ impl ResnetBlock {
     /// `x`: (B, in, H, W); `temb`: (B, temb_channels). Returns (B, out, H, W).
     pub fn forward(&self, x: &Tensor, temb: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let act = self.settings.activation;
-        let h = self.conv1.forward(&act.apply(&self.norm1.forward(x)?)?)?;
+        let h = self.conv1.forward(&self.norm1.forward_act(x, act)?)?;
         let time = self.time_emb_proj.forward(&act.apply(temb)?)?.unsqueeze(2)?.unsqueeze(3)?;
-        let h = match self.settings.time_conditioning {
-            TimeConditioning::Add => self.norm2.forward(&h.broadcast_add(&time)?)?,
+        let mut h = match self.settings.time_conditioning {
+            TimeConditioning::Add => self.norm2.forward_act(&h.broadcast_add(&time)?, act)?,
             TimeConditioning::ScaleShift => {
                 let chunks = time.chunk(2, 1)?;
                 let scaled = self.norm2.forward(&h)?.broadcast_mul(&(&chunks[0] + 1.0)?)?;
-                scaled.broadcast_add(&chunks[1])?
+                act.apply(&scaled.broadcast_add(&chunks[1])?)?
             }
         };
-        let mut h = act.apply(&h)?;
         if train && self.settings.dropout > 0.0 {
             h = candle_nn::ops::dropout(&h, self.settings.dropout as f32)?;
         }

@@ -1,0 +1,978 @@
+//! A GEMM-based 2-D convolution for the CPU, forward and backward.
+//!
+//! candle's CPU `conv2d` runs its forward as a tiled im2col + gemm, but its backward computes the
+//! input gradient with `conv_transpose2d` (a direct loop without gemm) and the weight gradient
+//! with another convolution; through autograd a 3×3 conv costs about 5.6× PyTorch's. Here all
+//! three products of a convolution are large matrix products (candle's `gemm`-crate matmul),
+//! and the layout work around them is a few passes over contiguous rows.
+//!
+//! # Notation
+//!
+//! `x` (B, C, H, W), weight `w` (O, C, kh, kw), bias `β` (O), stride `s`, zero padding `p`
+//! (dilation 1, one group), output `y` (B, O, Ho, Wo) with `Ho = ⌊(H + 2p − kh)/s⌋ + 1` and
+//! `Wo = ⌊(W + 2p − kw)/s⌋ + 1`. Write `K = C·kh·kw` (the reduction length), `N = Ho·Wo` (pixels
+//! of one output image) and `P = B·N` (all output pixels). PyTorch semantics (cross-correlation):
+//!
+//! ```text
+//! y[b, o, u, v] = β[o] + Σ_{c,i,j} w[o, c, i, j] · x[b, c, u·s + i − p, v·s + j − p]   (x = 0 outside)
+//! ```
+//!
+//! # im2col formulation
+//!
+//! The column matrix `X̃` (K × P), rows `r = (c, i, j)` and columns `q = (b, u, v)`, both
+//! row-major, holds `X̃[(c,i,j), (b,u,v)] = x[b, c, u·s + i − p, v·s + j − p]` (0 in the
+//! padding). With `W̃ = w` viewed as (O × K) and `Ỹ[o, (b,u,v)] = y[b, o, u, v] − β[o]` (O × P):
+//!
+//! ```text
+//! forward   Ỹ  = W̃ · X̃                  (O×K)(K×P)   then  y[b, o, ·] = Ỹ[o, b·N ..] + β[o]
+//! backward  dW̃ = dỸ · X̃ᵀ                (O×P)(P×K)   dỸ[o, (b,n)] = dy[b, o, n]
+//!           dX̃ = W̃ᵀ · dỸ                (K×O)(O×P)   dx = col2im(dX̃)
+//!           dβ[o] = Σ_{b,n} dy[b, o, n]
+//! ```
+//!
+//! `col2im` is the adjoint of `im2col`: every entry of `dX̃` is added to the input pixel it was
+//! copied from (`Σ_{(i,j,u,v) ↦ (h,w)} dX̃[(c,i,j),(b,u,v)]`), which gives `dx = im2colᵀ(dX̃)`.
+//!
+//! # Blocks of images
+//!
+//! Images go through these products a few at a time: a block of `nb` images has its own
+//! `X̃` (K × nb·N), with as many images as keep it within `BLOCK_ELEMS` = 2²⁰ elements (at
+//! least one). The forward and `dX̃` are independent per block; the weight gradient sums the
+//! blocks' products, computed as `dW̃ᵀ = Σ_blocks X̃·dỸᵀ` (K × O), an orientation the gemm runs
+//! about 15% faster than `dỸ·X̃ᵀ`. Compared with one (K × P) matrix for the whole batch, the
+//! column buffers stay in cache and are reused by every block instead of freshly allocated
+//! (first-touch page faults on fresh 19 MB buffers made im2col and col2im 2–3× slower), while
+//! every gemm still has at least K × N × O terms.
+//!
+//! The row-major (c, i, j) × (b, u, v) layout makes im2col and col2im copies/adds of contiguous
+//! runs of `Wo` (for stride 1), and lets col2im run over the (b, c) input planes in parallel
+//! without conflicts, since plane (b, c) only receives rows (c, ·, ·) of image b. The
+//! permutations `Ỹ → y` (bias fused in) and `dy → dỸ` (`dβ` fused in) touch output-sized data
+//! only.
+//!
+//! A pointwise convolution (1×1, stride 1, no padding) needs no im2col: image b's `X̃` is
+//! `x[b]` itself as a (C × N) matrix, so `y[b] = W̃·x[b]` is one batched matmul (the weight with
+//! batch stride 0) written straight into the NCHW output; likewise `dx[b] = W̃ᵀ·dy[b]`, and
+//! `dW̃ = Σ_b dy[b]·x[b]ᵀ`.
+//!
+//! # Implementation
+//!
+//! One candle custom op ([`CustomOp2`] without bias, [`CustomOp3`] with): its CPU forward is
+//! the above, and its `bwd` computes `dx`, `dW` and `dβ` directly on the CPU buffers, each only
+//! for arguments that track gradients (no `dx` for a data batch). candle's matmul (the `gemm`
+//! crate) is called on the storages with strided layouts, so transposes are views. `X̃` is
+//! recomputed in the backward rather than kept from the forward: an im2col pass costs about a
+//! twentieth of the three gemms, and keeping it would hold 9× each 3×3 layer's input until the
+//! backward. Row passes run in parallel with rayon once a buffer has at least 2¹⁵ elements.
+//! Gradients are first order only (the backward is not itself differentiable).
+//!
+//! F32 and F64 on the CPU; other dtypes are an error. On other devices [`conv2d`] falls back to
+//! [`conv2d_candle`] (candle's `Tensor::conv2d` + bias), which is also the tests' reference.
+//! Note that candle 0.11's own conv2d backward fails ("shape mismatch in add") when
+//! `(H + 2p − kh) mod s ≠ (W + 2p − kw) mod s`, e.g. a 5×4 input at stride 2: it derives
+//! `conv_transpose2d`'s output padding from the height alone. The kernel here has no such
+//! restriction.
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use cdm_models::kernels::conv2d::{conv2d, conv2d_candle};
+//!
+//! # fn main() -> candle_core::Result<()> {
+//! let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &Device::Cpu)?;
+//! let w = Tensor::randn(0f32, 0.2, (4, 3, 3, 3), &Device::Cpu)?;
+//! let b = Tensor::randn(0f32, 0.1, 4, &Device::Cpu)?;
+//! let y = conv2d(&x, &w, Some(&b), 2, 1)?; // 3×3, stride 2, padding 1
+//! assert_eq!(y.dims(), &[2, 4, 4, 4]);
+//! let reference = conv2d_candle(&x, &w, Some(&b), 2, 1)?;
+//! let diff = (y - reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
+//! assert!(diff < 1e-4);
+//! # Ok(())
+//! # }
+//! ```
+
+use candle_core::backend::BackendStorage;
+use candle_core::{
+    CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Module, Result, Shape, Storage, Tensor, WithDType, bail,
+};
+use rayon::prelude::*;
+
+/// Buffers with at least this many elements are processed by rayon in parallel.
+const PARALLEL_MIN_ELEMS: usize = 1 << 15;
+
+/// Target size (elements) of one block's `X̃`: images are processed a few at a time so that the
+/// column buffers stay in cache and are reused instead of freshly allocated.
+const BLOCK_ELEMS: usize = 1 << 20;
+
+/// 2-D convolution `y = conv(x, weight) + bias`, GEMM-based forward and backward on the CPU.
+///
+/// PyTorch's `F.conv2d(x, weight, bias, stride, padding)` with dilation 1 and one group; see
+/// the [module documentation](self) for the formulation.
+///
+/// # Shapes
+/// `x` (B, Cin, H, W), `weight` (Cout, Cin, kh, kw), `bias` (Cout) → (B, Cout, Ho, Wo) with
+/// `Ho = ⌊(H + 2·padding − kh)/stride⌋ + 1` (likewise `Wo`).
+///
+/// # Errors
+/// Shape mismatches, `stride == 0`, a kernel larger than the padded input, mixed dtypes or
+/// devices, and (on the CPU) a dtype other than f32/f64. Non-CPU tensors, and empty ones, go
+/// through [`conv2d_candle`].
+pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize) -> Result<Tensor> {
+    conv2d_blocked(x, weight, bias, stride, padding, BLOCK_ELEMS)
+}
+
+/// [`conv2d`] with `block_elems` as the target size of a block's `X̃`.
+fn conv2d_blocked(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+    block_elems: usize,
+) -> Result<Tensor> {
+    let geometry = Geometry::new(x.dims(), weight.dims(), stride, padding)?;
+    for (name, t) in std::iter::once(("weight", weight)).chain(bias.map(|b| ("bias", b))) {
+        if t.dtype() != x.dtype() {
+            bail!("conv2d: {name} has dtype {:?} but x has {:?}", t.dtype(), x.dtype());
+        }
+        if !t.device().same_device(x.device()) {
+            bail!("conv2d: {name} is on {:?} but x is on {:?}", t.device().location(), x.device().location());
+        }
+    }
+    if let Some(bias) = bias
+        && bias.dims() != [geometry.o]
+    {
+        bail!("conv2d: bias has shape {:?}, expected ({},)", bias.dims(), geometry.o);
+    }
+    if !x.device().is_cpu() || geometry.is_empty() {
+        return conv2d_candle(x, weight, bias, stride, padding);
+    }
+    if !matches!(x.dtype(), DType::F32 | DType::F64) {
+        bail!("conv2d: unsupported dtype {:?} on the CPU (the GEMM kernel takes f32 or f64)", x.dtype());
+    }
+    let op = Conv2dOp { stride, padding, block_elems };
+    let (x, weight) = (x.contiguous()?, weight.contiguous()?);
+    match bias {
+        Some(bias) => x.apply_op3(&weight, &bias.contiguous()?, op),
+        None => x.apply_op2(&weight, op),
+    }
+}
+
+/// candle's own convolution (`Tensor::conv2d`, dilation 1, one group) plus the bias, with the
+/// same signature as [`conv2d`]: the fallback on non-CPU devices and the reference in tests.
+pub fn conv2d_candle(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    let y = x.conv2d(weight, padding, stride, 1, 1)?;
+    match bias {
+        Some(bias) => y.broadcast_add(&bias.reshape((1, bias.elem_count(), 1, 1))?),
+        None => Ok(y),
+    }
+}
+
+/// A convolution layer (weight, optional bias, stride, padding) that runs [`conv2d`].
+///
+/// Convert a `candle_nn::Conv2d` (dilation 1, one group, as built by
+/// [`crate::layers::conv2d`]) with `Conv2d::try_from(&conv)`; the parameters are shared, not
+/// copied.
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    /// A layer from its weight (Cout, Cin, kh, kw) and bias (Cout).
+    pub fn new(weight: Tensor, bias: Option<Tensor>, stride: usize, padding: usize) -> Self {
+        Self { weight, bias, stride, padding }
+    }
+
+    /// The weight, (Cout, Cin, kh, kw).
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The bias, (Cout).
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// The stride (both directions).
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// The zero padding (all four sides).
+    pub fn padding(&self) -> usize {
+        self.padding
+    }
+}
+
+impl Module for Conv2d {
+    /// # Shapes
+    /// `x` (B, Cin, H, W) → (B, Cout, Ho, Wo).
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        conv2d(x, &self.weight, self.bias.as_ref(), self.stride, self.padding)
+    }
+}
+
+impl TryFrom<&candle_nn::Conv2d> for Conv2d {
+    type Error = candle_core::Error;
+
+    /// Shares the parameters of a candle layer; fails for dilation ≠ 1 or groups ≠ 1.
+    fn try_from(conv: &candle_nn::Conv2d) -> Result<Self> {
+        let config = conv.config();
+        if config.dilation != 1 || config.groups != 1 {
+            bail!("conv2d kernel: dilation {} and groups {} are not supported", config.dilation, config.groups);
+        }
+        Ok(Self::new(conv.weight().clone(), conv.bias().cloned(), config.stride, config.padding))
+    }
+}
+
+/// Sizes of one convolution (see the module documentation for the names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Geometry {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Geometry {
+    fn new(x: &[usize], weight: &[usize], stride: usize, pad: usize) -> Result<Self> {
+        let (&[b, c, h, w], &[o, cw, kh, kw]) = (x, weight) else {
+            bail!("conv2d: expected x (B, C, H, W) and weight (O, C, kh, kw), got {x:?} and {weight:?}");
+        };
+        if cw != c {
+            bail!("conv2d: x has {c} channels but the weight expects {cw} (x {x:?}, weight {weight:?})");
+        }
+        if stride == 0 {
+            bail!("conv2d: stride must be positive");
+        }
+        if kh == 0 || kw == 0 || kh > h + 2 * pad || kw > w + 2 * pad {
+            bail!("conv2d: kernel {kh}×{kw} does not fit the input {h}×{w} padded by {pad}");
+        }
+        let (ho, wo) = ((h + 2 * pad - kh) / stride + 1, (w + 2 * pad - kw) / stride + 1);
+        Ok(Self { b, c, h, w, o, kh, kw, stride, pad, ho, wo })
+    }
+
+    /// Whether this is a 1×1, stride-1, unpadded convolution, whose `X̃` is `x` itself, image
+    /// by image.
+    fn is_pointwise(&self) -> bool {
+        (self.kh, self.kw, self.stride, self.pad) == (1, 1, 1, 0)
+    }
+
+    /// Whether some tensor involved has no elements.
+    fn is_empty(&self) -> bool {
+        self.b * self.c * self.h * self.w * self.o == 0
+    }
+
+    /// Pixels per output image, `N = Ho·Wo`.
+    fn n(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    /// Rows of `X̃`, `K = C·kh·kw`.
+    fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    /// Elements of one input image, `C·H·W`.
+    fn image(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// Images per block: as many as keep a block's `X̃` within `block_elems`, at least one.
+    fn images_per_block(&self, block_elems: usize) -> usize {
+        (block_elems / (self.k() * self.n()).max(1)).clamp(1, self.b)
+    }
+
+    /// Output columns `v` whose input column `v·s + j − p` lies inside `[0, W)`, as `lo..hi`,
+    /// and the input column of `v = lo`.
+    fn valid_columns(&self, j: usize) -> (usize, usize, usize) {
+        let (s, p) = (self.stride, self.pad);
+        let lo = if j >= p { 0 } else { (p - j).div_ceil(s) }.min(self.wo);
+        let hi = if self.w + p > j { (self.w + p - j).div_ceil(s).min(self.wo) } else { 0 }.max(lo);
+        (lo, hi, (lo * s + j).saturating_sub(p))
+    }
+
+    /// The input row `u·s + i − p` of output row `u`, if inside `[0, H)`.
+    fn input_row(&self, u: usize, i: usize) -> Option<usize> {
+        (u * self.stride + i).checked_sub(self.pad).filter(|&r| r < self.h)
+    }
+}
+
+/// `f(index, chunk)` over consecutive `chunk`-sized pieces of `data`, in parallel when large.
+fn for_each_chunk<T: Send>(data: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    if data.len() >= PARALLEL_MIN_ELEMS {
+        data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    } else {
+        data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    }
+}
+
+/// Writes every entry of `cols`, the block's `X̃` (K × nb·N), from the `nb` contiguous images
+/// `x` (nb, C, H, W).
+fn im2col<T: WithDType>(x: &[T], g: &Geometry, cols: &mut [T]) {
+    let (n, plane) = (g.n(), g.h * g.w);
+    let zero = T::from_f64(0.0);
+    let columns = cols.len() / g.k();
+    for_each_chunk(cols, columns, |r, row| {
+        let (ci, i, j) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
+        let (lo, hi, first) = g.valid_columns(j);
+        for (b, out) in row.chunks_exact_mut(n).enumerate() {
+            let image = &x[(b * g.c + ci) * plane..][..plane];
+            for (u, dst) in out.chunks_exact_mut(g.wo).enumerate() {
+                let ih = g.input_row(u, i);
+                let Some(ih) = ih.filter(|_| lo < hi) else {
+                    dst.fill(zero);
+                    continue;
+                };
+                let src = &image[ih * g.w + first..(ih + 1) * g.w];
+                dst[..lo].fill(zero);
+                dst[hi..].fill(zero);
+                let dst = &mut dst[lo..hi];
+                if g.stride == 1 {
+                    dst.copy_from_slice(&src[..hi - lo]);
+                } else {
+                    for (d, &v) in dst.iter_mut().zip(src.iter().step_by(g.stride)) {
+                        *d = v;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Adds `im2colᵀ` of the block's `dX̃` (K × nb·N) onto `dx` (nb, C, H, W): every column entry
+/// back onto the input pixel it was copied from.
+fn col2im<T: WithDType>(cols: &[T], g: &Geometry, dx: &mut [T]) {
+    let (n, plane) = (g.n(), g.h * g.w);
+    let columns = cols.len() / g.k();
+    for_each_chunk(dx, plane, |q, image| {
+        let (b, ci) = (q / g.c, q % g.c);
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let (lo, hi, first) = g.valid_columns(j);
+                if lo == hi {
+                    continue;
+                }
+                let row = &cols[((ci * g.kh + i) * g.kw + j) * columns + b * n..][..n];
+                for (u, src) in row.chunks_exact(g.wo).enumerate() {
+                    let Some(ih) = g.input_row(u, i) else { continue };
+                    let dst = &mut image[ih * g.w + first..(ih + 1) * g.w];
+                    let src = &src[lo..hi];
+                    if g.stride == 1 {
+                        for (d, &v) in dst[..hi - lo].iter_mut().zip(src) {
+                            *d += v;
+                        }
+                    } else {
+                        for (d, &v) in dst.iter_mut().step_by(g.stride).zip(src) {
+                            *d += v;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// The contiguous slice of CPU storage that `layout` addresses.
+fn storage_slice<'a, T: WithDType>((storage, layout): (&'a CpuStorage, &Layout)) -> Result<&'a [T]> {
+    let Some((start, end)) = layout.contiguous_offsets() else { bail!("conv2d: expected a contiguous tensor") };
+    Ok(&T::cpu_storage_as_slice(storage)?[start..end])
+}
+
+/// The CPU storage of a tensor, for [`storage_slice`] and [`Operand`].
+fn cpu_storage(storage: &Storage) -> Result<&CpuStorage> {
+    let Storage::Cpu(cpu) = storage else { bail!("conv2d: expected a CPU tensor") };
+    Ok(cpu)
+}
+
+/// A row-major matrix (or a batch of them) in candle CPU storage, as an operand of [`matmul`].
+#[derive(Clone, Copy, Debug)]
+struct Operand<'a> {
+    storage: &'a CpuStorage,
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    /// Whether the stored row-major matrix is this operand's transpose (cols × rows).
+    transposed: bool,
+    /// Elements from one matrix of a batch to the next (0: one matrix for the whole batch).
+    batch_stride: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// The row-major (rows × cols) matrix at `offset`.
+    fn new(storage: &'a CpuStorage, offset: usize, (rows, cols): (usize, usize)) -> Self {
+        Self { storage, offset, rows, cols, transposed: false, batch_stride: 0 }
+    }
+
+    /// The transpose, a strided view.
+    fn t(self) -> Self {
+        Self { rows: self.cols, cols: self.rows, transposed: !self.transposed, ..self }
+    }
+
+    /// A batch of matrices `batch_stride` elements apart.
+    fn batched(self, batch_stride: usize) -> Self {
+        Self { batch_stride, ..self }
+    }
+
+    /// Its layout as a (batch, rows, cols) tensor.
+    fn layout(&self, batch: usize) -> Layout {
+        let (row_stride, col_stride) = if self.transposed { (1, self.rows) } else { (self.cols, 1) };
+        let stride = vec![self.batch_stride, row_stride, col_stride];
+        Layout::new(Shape::from((batch, self.rows, self.cols)), stride, self.offset)
+    }
+}
+
+/// `lhs · rhs` for each of `batch` pairs with candle's CPU gemm; returns the row-major
+/// (batch, m, n) products.
+fn matmul<T: WithDType>(batch: usize, lhs: Operand, rhs: Operand) -> Result<Vec<T>> {
+    let bmnk = (batch, lhs.rows, rhs.cols, lhs.cols);
+    T::cpu_storage_data(lhs.storage.matmul(rhs.storage, bmnk, &lhs.layout(batch), &rhs.layout(batch))?)
+}
+
+/// A scratch buffer that is lent to candle's matmul as CPU storage and taken back afterwards.
+struct Scratch<T: WithDType>(Vec<T>);
+
+impl<T: WithDType> Scratch<T> {
+    fn new(len: usize) -> Self {
+        Self(vec![T::from_f64(0.0); len])
+    }
+
+    /// `f(storage)` with the buffer as candle CPU storage.
+    fn lend<R>(&mut self, f: impl FnOnce(&CpuStorage) -> Result<R>) -> Result<R> {
+        let storage = T::to_cpu_storage_owned(std::mem::take(&mut self.0));
+        let result = f(&storage);
+        self.0 = T::cpu_storage_data(storage)?;
+        result
+    }
+}
+
+/// `y[b, o, ·] += β[o]` for `y` (B, O, N).
+fn add_bias<T: WithDType>(y: &mut [T], bias: Option<&[T]>, n: usize) {
+    if let Some(bias) = bias {
+        for_each_chunk(y, n, |q, row| {
+            let beta = bias[q % bias.len()];
+            row.iter_mut().for_each(|v| *v += beta);
+        });
+    }
+}
+
+/// The convolution as a candle custom op: `CustomOp2` (x, weight) or `CustomOp3` (x, weight, bias).
+#[derive(Clone, Copy, Debug)]
+struct Conv2dOp {
+    stride: usize,
+    padding: usize,
+    /// Target size of a block's `X̃` ([`BLOCK_ELEMS`]; smaller in tests).
+    block_elems: usize,
+}
+
+impl Conv2dOp {
+    /// The forward pass: `y = W̃·X̃ + β`.
+    ///
+    /// A pointwise (1×1, stride 1, unpadded) convolution multiplies each image (C × N) in place,
+    /// straight into the output. Otherwise blocks of images go through im2col, `Ỹ = W̃·X̃` and
+    /// `y = permute(Ỹ) + β`.
+    fn forward<T: WithDType>(
+        &self,
+        x: (&CpuStorage, &Layout),
+        weight: (&CpuStorage, &Layout),
+        bias: Option<&[T]>,
+        g: &Geometry,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, k, o) = (g.n(), g.k(), g.o);
+        let shape = Shape::from((g.b, o, g.ho, g.wo));
+        let w_tilde = Operand::new(weight.0, weight.1.start_offset(), (o, k));
+        if g.is_pointwise() {
+            let images = Operand::new(x.0, x.1.start_offset(), (g.c, n)).batched(g.c * n);
+            let mut y = matmul::<T>(g.b, w_tilde, images)?;
+            add_bias(&mut y, bias, n);
+            return Ok((T::to_cpu_storage_owned(y), shape));
+        }
+        let x = storage_slice::<T>(x)?;
+        let per_block = g.images_per_block(self.block_elems);
+        let mut cols = Scratch::<T>::new(k * per_block * n);
+        if g.b == 1 {
+            // One image: (O, 1·N) is already the output layout.
+            im2col(x, g, &mut cols.0);
+            let mut y = cols.lend(|cols| matmul::<T>(1, w_tilde, Operand::new(cols, 0, (k, n))))?;
+            add_bias(&mut y, bias, n);
+            return Ok((T::to_cpu_storage_owned(y), shape));
+        }
+        let mut y = vec![T::from_f64(0.0); g.b * o * n];
+        for (block, y) in y.chunks_mut(per_block * o * n).enumerate() {
+            let nb = y.len() / (o * n);
+            im2col(&x[block * per_block * g.image()..][..nb * g.image()], g, &mut cols.0[..k * nb * n]);
+            let y_tilde = cols.lend(|cols| matmul::<T>(1, w_tilde, Operand::new(cols, 0, (k, nb * n))))?;
+            for_each_chunk(y, n, |q, dst| {
+                let (b, o) = (q / g.o, q % g.o);
+                let src = &y_tilde[o * nb * n + b * n..][..n];
+                match bias {
+                    Some(bias) => dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v + bias[o]),
+                    None => dst.copy_from_slice(src),
+                }
+            });
+        }
+        Ok((T::to_cpu_storage_owned(y), shape))
+    }
+
+    /// Dispatches [`Self::forward`] on the dtype.
+    fn cpu_forward(
+        &self,
+        x: (&CpuStorage, &Layout),
+        weight: (&CpuStorage, &Layout),
+        bias: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geometry::new(x.1.dims(), weight.1.dims(), self.stride, self.padding)?;
+        if !x.1.is_contiguous() || !weight.1.is_contiguous() {
+            bail!("conv2d: expected a contiguous input and weight");
+        }
+        match x.0.dtype() {
+            DType::F32 => self.forward(x, weight, bias.map(storage_slice::<f32>).transpose()?, &g),
+            DType::F64 => self.forward(x, weight, bias.map(storage_slice::<f64>).transpose()?, &g),
+            dtype => bail!("conv2d: unsupported dtype {dtype:?} on the CPU (the GEMM kernel takes f32 or f64)"),
+        }
+    }
+
+    /// The backward pass: `(dx, dW, dβ)` for the arguments that track gradients.
+    ///
+    /// Pointwise convolutions multiply image by image in place (`dx_b = W̃ᵀ·dy_b`,
+    /// `dW̃ = Σ_b dy_b·x_bᵀ`); otherwise blocks of images go through `dỸ`, im2col,
+    /// `dW̃ += dỸ·X̃ᵀ`, `dX̃ = W̃ᵀ·dỸ` and col2im.
+    fn backward<T: WithDType>(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = Geometry::new(x.dims(), weight.dims(), self.stride, self.padding)?;
+        let (n, k, o) = (g.n(), g.k(), g.o);
+        let (need_x, need_w) = (x.track_op(), weight.track_op());
+        let need_b = bias.is_some_and(Tensor::track_op);
+        if !(need_x || need_w || need_b) {
+            return Ok((None, None, None));
+        }
+        let (x, weight, grad) = (x.contiguous()?, weight.contiguous()?, grad.contiguous()?);
+        let (x_storage, x_layout) = x.storage_and_layout();
+        let (w_storage, w_layout) = weight.storage_and_layout();
+        let (grad_storage, grad_layout) = grad.storage_and_layout();
+        let (x_cpu, w_cpu, grad_cpu) =
+            (cpu_storage(&x_storage)?, cpu_storage(&w_storage)?, cpu_storage(&grad_storage)?);
+        let w_tilde = Operand::new(w_cpu, w_layout.start_offset(), (o, k));
+        let (d_x, d_weight, d_bias) = if g.is_pointwise() {
+            let images = Operand::new(x_cpu, x_layout.start_offset(), (g.c, n)).batched(g.c * n);
+            let dy = Operand::new(grad_cpu, grad_layout.start_offset(), (o, n)).batched(o * n);
+            let d_x = need_x.then(|| matmul::<T>(g.b, w_tilde.t(), dy)).transpose()?;
+            let d_weight = if need_w {
+                let partials = matmul::<T>(g.b, dy, images.t())?;
+                let mut sum = partials[..o * k].to_vec();
+                for partial in partials.chunks_exact(o * k).skip(1) {
+                    sum.iter_mut().zip(partial).for_each(|(s, &v)| *s += v);
+                }
+                Some(sum)
+            } else {
+                None
+            };
+            let mut d_bias = vec![T::from_f64(0.0); o];
+            if need_b {
+                for (q, row) in storage_slice::<T>((grad_cpu, grad_layout))?.chunks_exact(n).enumerate() {
+                    d_bias[q % o] += row.iter().fold(T::from_f64(0.0), |acc, &v| acc + v);
+                }
+            }
+            (d_x, d_weight, d_bias)
+        } else {
+            let x = storage_slice::<T>((x_cpu, x_layout))?;
+            let dy = storage_slice::<T>((grad_cpu, grad_layout))?;
+            self.backward_blocks(x, w_tilde, dy, (need_x, need_w), &g)?
+        };
+        let d_x = d_x.map(|d_x| Tensor::from_vec(d_x, (g.b, g.c, g.h, g.w), &Device::Cpu)).transpose()?;
+        let d_weight = d_weight.map(|d_w| Tensor::from_vec(d_w, (o, g.c, g.kh, g.kw), &Device::Cpu)).transpose()?;
+        let d_bias = need_b.then(|| Tensor::from_vec(d_bias, o, &Device::Cpu)).transpose()?;
+        Ok((d_x, d_weight, d_bias))
+    }
+
+    /// The blocked backward pass of [`Self::backward`]: `(dx, dW, dβ)`, the first two when
+    /// asked for.
+    #[allow(clippy::type_complexity)]
+    fn backward_blocks<T: WithDType>(
+        &self,
+        x: &[T],
+        w_tilde: Operand,
+        dy: &[T],
+        (need_x, need_w): (bool, bool),
+        g: &Geometry,
+    ) -> Result<(Option<Vec<T>>, Option<Vec<T>>, Vec<T>)> {
+        let (n, k, o) = (g.n(), g.k(), g.o);
+        let zero = T::from_f64(0.0);
+        let per_block = g.images_per_block(self.block_elems);
+        let mut cols = Scratch::<T>::new(if need_w { k * per_block * n } else { 0 });
+        let mut dy_tilde = Scratch::<T>::new(o * per_block * n);
+        let mut d_bias = vec![zero; o];
+        let mut d_weight_t = vec![zero; if need_w { k * o } else { 0 }];
+        let mut d_x = vec![zero; if need_x { g.b * g.image() } else { 0 }];
+        for block_start in (0..g.b).step_by(per_block) {
+            let nb = per_block.min(g.b - block_start);
+            let columns = nb * n;
+            // dỸ (O × nb·N) and the block's share of dβ in one pass over dy.
+            let dy = &dy[block_start * o * n..][..nb * o * n];
+            let dy_block = &mut dy_tilde.0[..o * columns];
+            let sums: Vec<T> = if dy_block.len() >= PARALLEL_MIN_ELEMS {
+                dy_block.par_chunks_mut(columns).enumerate().map(|(o, row)| gather_dy_row(dy, row, o, g)).collect()
+            } else {
+                dy_block.chunks_mut(columns).enumerate().map(|(o, row)| gather_dy_row(dy, row, o, g)).collect()
+            };
+            d_bias.iter_mut().zip(sums).for_each(|(d, s)| *d += s);
+            if need_w {
+                // dW̃ᵀ += X̃ · dỸᵀ (K × O), dỸᵀ as the transposed view of the row-major dỸ; gemm
+                // runs this orientation ~15% faster than dỸ · X̃ᵀ.
+                im2col(&x[block_start * g.image()..][..nb * g.image()], g, &mut cols.0[..k * columns]);
+                let partial = dy_tilde.lend(|dy_tilde| {
+                    let dy_tilde_t = Operand::new(dy_tilde, 0, (o, columns)).t();
+                    cols.lend(|cols| matmul::<T>(1, Operand::new(cols, 0, (k, columns)), dy_tilde_t))
+                })?;
+                d_weight_t.iter_mut().zip(&partial).for_each(|(d, &v)| *d += v);
+            }
+            if need_x {
+                // dX̃ = W̃ᵀ · dỸ, then col2im onto the block's images.
+                let d_cols =
+                    dy_tilde.lend(|dy_tilde| matmul::<T>(1, w_tilde.t(), Operand::new(dy_tilde, 0, (o, columns))))?;
+                col2im(&d_cols, g, &mut d_x[block_start * g.image()..][..nb * g.image()]);
+            }
+        }
+        let d_weight = need_w.then(|| (0..o * k).map(|i| d_weight_t[(i % k) * o + i / k]).collect());
+        Ok((need_x.then_some(d_x), d_weight, d_bias))
+    }
+
+    /// Dispatches [`Self::backward`] on the dtype.
+    fn dispatch_backward(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if !x.device().is_cpu() {
+            bail!("conv2d: the GEMM kernel's backward runs on the CPU only");
+        }
+        match x.dtype() {
+            DType::F32 => self.backward::<f32>(x, weight, bias, grad),
+            DType::F64 => self.backward::<f64>(x, weight, bias, grad),
+            dtype => bail!("conv2d: unsupported dtype {dtype:?} on the CPU (the GEMM kernel takes f32 or f64)"),
+        }
+    }
+}
+
+/// Row `o` of a block's `dỸ` (`dy[b, o, ·]` of its images side by side); returns its sum.
+fn gather_dy_row<T: WithDType>(dy: &[T], row: &mut [T], o: usize, g: &Geometry) -> T {
+    let n = g.n();
+    let mut sum = T::from_f64(0.0);
+    for (b, dst) in row.chunks_exact_mut(n).enumerate() {
+        let src = &dy[(b * g.o + o) * n..][..n];
+        dst.copy_from_slice(src);
+        sum += src.iter().fold(T::from_f64(0.0), |acc, &v| acc + v);
+    }
+    sum
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "cdm-conv2d"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, w: &CpuStorage, wl: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.cpu_forward((x, xl), (w, wl), None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, _) = self.dispatch_backward(x, weight, None, grad)?;
+        Ok((dx, dw))
+    }
+}
+
+impl CustomOp3 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "cdm-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        w: &CpuStorage,
+        wl: &Layout,
+        b: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.cpu_forward((x, xl), (w, wl), Some((b, bl)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        self.dispatch_backward(x, weight, Some(bias), grad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{D, Var};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Seeded uniform values in [−1, 1) of the given shape and dtype.
+    fn random(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = shape.iter().product();
+        let values: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
+    }
+
+    /// rel = max|a − b| / max|b|.
+    fn rel(a: &Tensor, b: &Tensor) -> f64 {
+        assert_eq!(a.dims(), b.dims());
+        let a = a.to_dtype(DType::F64).unwrap();
+        let b = b.to_dtype(DType::F64).unwrap();
+        let diff = (&a - &b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        diff / scale.max(f64::MIN_POSITIVE)
+    }
+
+    /// One convolution case: (B, Cin, H, W) → Cout with a k×k kernel.
+    #[derive(Clone, Copy, Debug)]
+    struct Case {
+        b: usize,
+        c: usize,
+        o: usize,
+        h: usize,
+        w: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        bias: bool,
+    }
+
+    /// Forward and gradients of x, weight and bias of `loss = Σ y·r`, ours vs candle's conv2d,
+    /// in f32; returns the four relative errors (y, dx, dw, dβ).
+    fn compare_with_candle(case: Case, seed: u64) -> [f64; 4] {
+        compare_blocked_with_candle(case, BLOCK_ELEMS, seed)
+    }
+
+    /// [`compare_with_candle`] with `block_elems` as the target size of a block's `X̃`.
+    fn compare_blocked_with_candle(case: Case, block_elems: usize, seed: u64) -> [f64; 4] {
+        let Case { b, c, o, h, w, k, stride, pad, bias } = case;
+        let x = Var::from_tensor(&random(&[b, c, h, w], DType::F32, seed)).unwrap();
+        let weight = Var::from_tensor(&random(&[o, c, k, k], DType::F32, seed + 1)).unwrap();
+        let beta = Var::from_tensor(&random(&[o], DType::F32, seed + 2)).unwrap();
+        let beta = bias.then_some(beta.as_tensor());
+        let ours = conv2d_blocked(&x, &weight, beta, stride, pad, block_elems).unwrap();
+        let reference = conv2d_candle(&x, &weight, beta, stride, pad).unwrap();
+        assert_eq!(ours.dims(), reference.dims(), "{case:?}");
+        let r = random(reference.dims(), DType::F32, seed + 3);
+        let grads_ours = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let grads_ref = (&reference * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let grad_rel = |t: &Tensor| rel(grads_ours.get(t).unwrap(), grads_ref.get(t).unwrap());
+        let errors = [rel(&ours, &reference), grad_rel(&x), grad_rel(&weight), beta.map_or(0.0, grad_rel)];
+        println!(
+            "{case:?}, block {block_elems}: rel errors y {:.1e}, dx {:.1e}, dw {:.1e}, dbias {:.1e}",
+            errors[0], errors[1], errors[2], errors[3]
+        );
+        for (name, error) in ["y", "dx", "dw", "dbias"].iter().zip(errors) {
+            assert!(error < 1e-5, "{case:?}: {name} rel error {error:e}");
+        }
+        errors
+    }
+
+    #[test]
+    fn three_by_three_same_padding_matches_candle() {
+        compare_with_candle(Case { b: 2, c: 5, o: 6, h: 8, w: 8, k: 3, stride: 1, pad: 1, bias: true }, 10);
+    }
+
+    #[test]
+    fn stride_two_downsample_matches_candle() {
+        compare_with_candle(Case { b: 2, c: 4, o: 3, h: 8, w: 8, k: 3, stride: 2, pad: 1, bias: true }, 20);
+        // diffusers' `downsample_padding = 0` variant (after its own right/bottom padding).
+        compare_with_candle(Case { b: 2, c: 3, o: 4, h: 9, w: 9, k: 3, stride: 2, pad: 0, bias: true }, 21);
+    }
+
+    #[test]
+    fn one_by_one_matches_candle() {
+        compare_with_candle(Case { b: 3, c: 6, o: 4, h: 5, w: 5, k: 1, stride: 1, pad: 0, bias: true }, 30);
+    }
+
+    #[test]
+    fn odd_shapes_match_candle() {
+        // H ≠ W, odd sizes, stride 2 with an odd input (the last row/column is partly unused).
+        // candle's own backward fails ("shape mismatch in add") when (H + 2p − k) mod s differs
+        // from (W + 2p − k) mod s (it derives conv_transpose2d's output padding from H alone), so
+        // those shapes are checked against finite differences only (H 4, W 5, stride 2 below).
+        compare_with_candle(Case { b: 3, c: 3, o: 5, h: 7, w: 5, k: 3, stride: 2, pad: 1, bias: true }, 40);
+        compare_with_candle(Case { b: 1, c: 2, o: 3, h: 5, w: 9, k: 3, stride: 1, pad: 1, bias: true }, 41);
+        compare_with_candle(Case { b: 2, c: 3, o: 2, h: 6, w: 9, k: 5, stride: 3, pad: 2, bias: false }, 42);
+        compare_with_candle(Case { b: 2, c: 2, o: 3, h: 3, w: 4, k: 3, stride: 1, pad: 2, bias: true }, 43);
+    }
+
+    #[test]
+    fn large_enough_for_the_parallel_paths_matches_candle() {
+        // X̃ is 8·9 × 2·256 ≥ 2¹⁵ elements, so im2col, col2im and dỸ run on rayon.
+        compare_with_candle(Case { b: 2, c: 8, o: 8, h: 16, w: 16, k: 3, stride: 1, pad: 1, bias: true }, 50);
+    }
+
+    #[test]
+    fn blocks_of_images_match_candle() {
+        // X̃ of one image is 4·9 × 36: blocks of 1, 2 and 2 + 1 images; with and without bias.
+        let case = Case { b: 3, c: 4, o: 5, h: 6, w: 6, k: 3, stride: 1, pad: 1, bias: true };
+        for (block, seed) in [(1, 100), (2 * 4 * 9 * 36, 101), (4 * 9 * 36 + 1, 102)] {
+            compare_blocked_with_candle(case, block, seed);
+            compare_blocked_with_candle(Case { bias: false, stride: 2, ..case }, block, seed + 10);
+        }
+    }
+
+    /// Central finite differences of `loss = Σ y·r` in f64 against the analytic gradients, on
+    /// (2, 2, 4, 5) → 3 channels, 3×3 and 1×1, including strides where candle's reference
+    /// backward fails.
+    #[test]
+    fn gradients_match_finite_differences_in_f64() {
+        for (k, stride, pad, seed) in [(3, 1, 1, 60), (3, 2, 1, 61), (3, 2, 0, 62), (1, 1, 0, 63)] {
+            let (b, c, o, h, w) = (2, 2, 3, 4, 5);
+            let x = random(&[b, c, h, w], DType::F64, seed);
+            let weight = random(&[o, c, k, k], DType::F64, seed + 1);
+            let beta = random(&[o], DType::F64, seed + 2);
+            let y = conv2d(&x, &weight, Some(&beta), stride, pad).unwrap();
+            let r = random(y.dims(), DType::F64, seed + 3);
+            let loss = |x: &Tensor, weight: &Tensor, beta: &Tensor| -> f64 {
+                let y = conv2d(x, weight, Some(beta), stride, pad).unwrap();
+                (y * &r).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()
+            };
+            let (xv, wv, bv) =
+                (Var::from_tensor(&x).unwrap(), Var::from_tensor(&weight).unwrap(), Var::from_tensor(&beta).unwrap());
+            let y = conv2d(&xv, &wv, Some(&bv), stride, pad).unwrap();
+            let grads = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let eps = 1e-6;
+            // Perturb entry i of argument `which` by ±eps.
+            let numeric = |which: usize, i: usize| {
+                let shifted = |delta: f64| {
+                    let mut args = [x.clone(), weight.clone(), beta.clone()];
+                    let t = &args[which];
+                    let mut values = t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                    values[i] += delta;
+                    args[which] = Tensor::from_vec(values, t.dims(), &Device::Cpu).unwrap();
+                    loss(&args[0], &args[1], &args[2])
+                };
+                (shifted(eps) - shifted(-eps)) / (2.0 * eps)
+            };
+            for (which, var) in [xv.as_tensor(), wv.as_tensor(), bv.as_tensor()].into_iter().enumerate() {
+                let analytic = grads.get(var).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                let mut max_error = 0f64;
+                for (i, &a) in analytic.iter().enumerate() {
+                    max_error = max_error.max((numeric(which, i) - a).abs());
+                }
+                let scale = analytic.iter().fold(0f64, |m, v| m.max(v.abs()));
+                println!(
+                    "{k}×{k} stride {stride} pad {pad} arg {which}: max |fd − analytic| {max_error:.1e} (max |grad| {scale:.2})"
+                );
+                assert!(max_error < 1e-7 * scale.max(1.0), "arg {which}: {max_error:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_reach_only_tracked_arguments() {
+        // Every subset of tracked arguments, blocked and pointwise paths: the gradients present
+        // are candle's, the others absent.
+        for (k, stride, pad) in [(3, 2, 1), (1, 1, 0)] {
+            for tracked in 1..8u32 {
+                let track = |i: u32, t: Tensor| {
+                    if tracked & (1 << i) != 0 { Var::from_tensor(&t).unwrap().into_inner() } else { t }
+                };
+                let x = track(0, random(&[3, 2, 5, 7], DType::F32, 73));
+                let weight = track(1, random(&[4, 2, k, k], DType::F32, 74));
+                let beta = track(2, random(&[4], DType::F32, 75));
+                let ours = conv2d(&x, &weight, Some(&beta), stride, pad).unwrap();
+                let reference = conv2d_candle(&x, &weight, Some(&beta), stride, pad).unwrap();
+                let r = random(reference.dims(), DType::F32, 76);
+                let grads_ours = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let grads_ref = (&reference * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                for (i, t) in [&x, &weight, &beta].into_iter().enumerate() {
+                    assert_eq!(grads_ours.get(t).is_some(), tracked & (1 << i) != 0, "{k}×{k}, tracked {tracked:03b}");
+                    if let Some(grad) = grads_ours.get(t) {
+                        assert!(rel(grad, grads_ref.get(t).unwrap()) < 1e-5, "{k}×{k}, tracked {tracked:03b}, arg {i}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_layer_shares_a_candle_layers_parameters() {
+        let x = random(&[2, 3, 6, 6], DType::F32, 70);
+        let candle_conv = candle_nn::Conv2d::new(
+            random(&[4, 3, 3, 3], DType::F32, 71),
+            Some(random(&[4], DType::F32, 72)),
+            candle_nn::Conv2dConfig { padding: 1, stride: 2, ..Default::default() },
+        );
+        let conv = Conv2d::try_from(&candle_conv).unwrap();
+        assert_eq!((conv.stride(), conv.padding()), (2, 1));
+        assert!(rel(&conv.forward(&x).unwrap(), &candle_conv.forward(&x).unwrap()) < 1e-5);
+        let weight = Var::from_tensor(conv.weight()).unwrap();
+        let conv = Conv2d::new(weight.as_tensor().clone(), conv.bias().cloned(), 2, 1);
+        let grads = conv.forward(&x).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(&x).is_none());
+        assert_eq!(grads.get(&weight).unwrap().dims(), &[4, 3, 3, 3]);
+        // Σ y = Σ_o Σ_pixels …: the weight gradient is the im2col row sums, never zero here.
+        let dw = grads.get(&weight).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(dw > 0.0);
+    }
+
+    #[test]
+    fn unsupported_dtypes_and_bad_shapes_are_errors() {
+        let x = random(&[1, 2, 4, 4], DType::F32, 80);
+        let weight = random(&[3, 2, 3, 3], DType::F32, 81);
+        let first_line = |e: candle_core::Error| e.to_string().lines().next().unwrap_or_default().to_string();
+        let half = conv2d(&x.to_dtype(DType::F16).unwrap(), &weight.to_dtype(DType::F16).unwrap(), None, 1, 1);
+        assert!(first_line(half.unwrap_err()).contains("unsupported dtype F16"));
+        let mixed = conv2d(&x, &weight.to_dtype(DType::F64).unwrap(), None, 1, 1);
+        assert!(first_line(mixed.unwrap_err()).contains("dtype"));
+        let wrong_channels = conv2d(&x, &random(&[3, 5, 3, 3], DType::F32, 82), None, 1, 1);
+        assert!(first_line(wrong_channels.unwrap_err()).contains("channels"));
+        let wrong_bias = conv2d(&x, &weight, Some(&random(&[4], DType::F32, 83)), 1, 1);
+        assert!(first_line(wrong_bias.unwrap_err()).contains("bias"));
+        assert!(conv2d(&x, &weight, None, 0, 1).is_err());
+        assert!(conv2d(&x, &random(&[3, 2, 7, 7], DType::F32, 84), None, 1, 1).is_err());
+        assert!(conv2d(&x.flatten_from(D::Minus2).unwrap(), &weight, None, 1, 1).is_err());
+    }
+
+    #[test]
+    fn non_contiguous_inputs_are_accepted() {
+        let x = random(&[2, 3, 5, 6], DType::F32, 90).transpose(2, 3).unwrap();
+        let weight = random(&[4, 3, 3, 3], DType::F32, 91);
+        let ours = conv2d(&x, &weight, None, 1, 1).unwrap();
+        assert!(rel(&ours, &conv2d_candle(&x, &weight, None, 1, 1).unwrap()) < 1e-5);
+    }
+}

@@ -1,0 +1,770 @@
+//! Fused layer norm and group norm (+ SiLU), with fused backward passes.
+//!
+//! # Notation
+//!
+//! A *set* is what one mean and variance are taken over: a row of the last dimension (layer
+//! norm), or the `C/G` channels × all spatial positions of one group of one sample (group
+//! norm). For a set of `n` values `x_i`:
+//!
+//! ```text
+//! μ = (1/n)·Σ x_i       σ² = (1/n)·Σ (x_i − μ)²   (biased, as in PyTorch)
+//! r = 1/√(σ² + eps)     x̂_i = (x_i − μ)·r
+//! ```
+//!
+//! # Forward
+//!
+//! ```text
+//! layer norm:  y = x̂·w + b                          w, b: (D) over the last dimension
+//! group norm:  z = x̂·w_c + b_c,  y = z or SiLU(z)   w, b: (C), c the channel of x_i
+//! ```
+//!
+//! # Backward
+//!
+//! With `g_i = ∂L/∂z_i` (`= ∂L/∂y_i`, or `∂L/∂y_i·SiLU′(z_i)` with the fused SiLU,
+//! `SiLU′(z) = σ(z)·(1 + z·(1 − σ(z)))`) and `h_i = g_i·w_{c(i)}`, per set:
+//!
+//! ```text
+//! ∂L/∂x_i = r·(h_i − mean(h) − x̂_i·mean(h ⊙ x̂))
+//! ∂L/∂w_c = Σ g_i·x̂_i     ∂L/∂b_c = Σ g_i            (over every i of channel / column c,
+//!                                                       across all sets)
+//! ```
+//!
+//! # Implementation
+//!
+//! Means and variances are two-pass (mean, then squared deviations), in 8 working-precision
+//! lanes per 1024 values with the lane totals added in f64. The forward pass reads `x` twice
+//! (the set is in cache the second time) and writes `y` once. The backward op recomputes μ and
+//! r from `x` rather than storing them, writes `g` into the `∂L/∂x` buffer, reduces
+//! `Σ g·w`, `Σ g·w·x̂` and finally rewrites it as `∂L/∂x`. Weight and bias gradients are summed
+//! per block of rows / per set and the blocks added in f64 in a fixed order, so every result
+//! is independent of the thread count. Sets run in parallel on rayon's threads once the
+//! tensor has 32k elements.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, D, DType, Layout, Module, Shape, Tensor, bail};
+
+use super::activation::{silu, silu_grad};
+use super::numerics::{
+    ColumnSums, Real, add_in_order, contiguous_slice, for_each_chunk, rows_per_block, sum, sum_and_dot_normalised,
+    sum_sq_dev, unsupported_dtype,
+};
+use crate::Activation;
+
+/// `(μ, r)` of a set, computed in two passes.
+#[inline]
+fn moments<T: Real>(xs: &[T], eps: f64) -> (T, T) {
+    let n = xs.len().max(1) as f64;
+    let mean = sum(xs) / n;
+    let var = sum_sq_dev(xs, T::from_f64(mean)) / n;
+    (T::from_f64(mean), T::from_f64(1.0 / (var + eps).sqrt()))
+}
+
+/// The three `(storage, layout)` arguments of a `CustomOp3`.
+type Storage3<'a> = [(&'a CpuStorage, &'a Layout); 3];
+
+// ---------------------------------------------------------------------------------------------
+// Layer norm
+// ---------------------------------------------------------------------------------------------
+
+const LN_NAME: &str = "layer_norm";
+const LN_GRAD_NAME: &str = "layer_norm_grad";
+
+fn layer_norm_fwd<T: Real>(x: &[T], w: &[T], b: &[T], width: usize, eps: f64) -> Vec<T> {
+    let mut y = vec![T::zero(); x.len()];
+    let chunk = rows_per_block(width) * width;
+    for_each_chunk(&mut y, chunk, |i, yb| {
+        let xb = &x[i * chunk..][..yb.len()];
+        for (xr, yr) in xb.chunks_exact(width).zip(yb.chunks_exact_mut(width)) {
+            let (mean, rstd) = moments(xr, eps);
+            for (((y, &x), &w), &b) in yr.iter_mut().zip(xr).zip(w).zip(b) {
+                *y = (x - mean) * rstd * w + b;
+            }
+        }
+    });
+    y
+}
+
+/// `[∂L/∂x, ∂L/∂w, ∂L/∂b]` packed into one buffer of `n + 2·width`.
+fn layer_norm_bwd<T: Real>(x: &[T], w: &[T], dy: &[T], width: usize, eps: f64) -> Vec<T> {
+    let n = x.len();
+    let mut out = vec![T::zero(); n + 2 * width];
+    let (dx, params) = out.split_at_mut(n);
+    let chunk = rows_per_block(width) * width;
+    let inv_width = 1.0 / width.max(1) as f64;
+    let partials = for_each_chunk(dx, chunk, |i, dxb| {
+        let xb = &x[i * chunk..][..dxb.len()];
+        let dyb = &dy[i * chunk..][..dxb.len()];
+        let mut dw = ColumnSums::<T>::new(width);
+        let mut db = ColumnSums::<T>::new(width);
+        for ((xr, dyr), dxr) in xb.chunks_exact(width).zip(dyb.chunks_exact(width)).zip(dxb.chunks_exact_mut(width)) {
+            let (mean, rstd) = moments(xr, eps);
+            for ((a, &x), &dy) in dw.fast_mut().iter_mut().zip(xr).zip(dyr) {
+                *a += dy * ((x - mean) * rstd);
+            }
+            dw.row_done();
+            db.add_row(dyr);
+            for ((h, &dy), &w) in dxr.iter_mut().zip(dyr).zip(w) {
+                *h = dy * w;
+            }
+            let (sum_h, sum_hx) = sum_and_dot_normalised(dxr, xr, mean, rstd);
+            let (mean_h, mean_hx) = (T::from_f64(sum_h * inv_width), T::from_f64(sum_hx * inv_width));
+            for (dx, &x) in dxr.iter_mut().zip(xr) {
+                *dx = rstd * (*dx - mean_h - (x - mean) * rstd * mean_hx);
+            }
+        }
+        let mut part = dw.finish();
+        part.extend(db.finish());
+        part
+    });
+    for (p, t) in params.iter_mut().zip(add_in_order(&partials, 2 * width)) {
+        *p = T::from_f64(t);
+    }
+    out
+}
+
+/// Layer norm forward; inputs x, w, b.
+struct LayerNormOp {
+    eps: f64,
+    width: usize,
+}
+
+/// Layer norm backward; inputs x, w, dy; output `[dx, dw, db]` flat.
+struct LayerNormGradOp {
+    eps: f64,
+    width: usize,
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        LN_NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn run<T: Real>(op: &LayerNormOp, [(s1, l1), (s2, l2), (s3, l3)]: Storage3) -> candle_core::Result<CpuStorage> {
+            let x = contiguous_slice(s1, l1, LN_NAME)?;
+            let w = contiguous_slice(s2, l2, LN_NAME)?;
+            let b = contiguous_slice(s3, l3, LN_NAME)?;
+            Ok(T::to_cpu_storage_owned(layer_norm_fwd(x, w, b, op.width, op.eps)))
+        }
+        let args = [(s1, l1), (s2, l2), (s3, l3)];
+        let out = match s1.dtype() {
+            DType::F32 => run::<f32>(self, args)?,
+            DType::F64 => run::<f64>(self, args)?,
+            dt => return unsupported_dtype(LN_NAME, dt),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let packed = x.apply_op3_no_bwd(w, &dy, &LayerNormGradOp { eps: self.eps, width: self.width })?;
+        let n = x.elem_count();
+        let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
+        let dw = packed.narrow(0, n, self.width)?;
+        let db = packed.narrow(0, n + self.width, self.width)?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+impl CustomOp3 for LayerNormGradOp {
+    fn name(&self) -> &'static str {
+        LN_GRAD_NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn run<T: Real>(
+            op: &LayerNormGradOp,
+            [(s1, l1), (s2, l2), (s3, l3)]: Storage3,
+        ) -> candle_core::Result<CpuStorage> {
+            let x = contiguous_slice(s1, l1, LN_GRAD_NAME)?;
+            let w = contiguous_slice(s2, l2, LN_GRAD_NAME)?;
+            let dy = contiguous_slice(s3, l3, LN_GRAD_NAME)?;
+            Ok(T::to_cpu_storage_owned(layer_norm_bwd(x, w, dy, op.width, op.eps)))
+        }
+        let args = [(s1, l1), (s2, l2), (s3, l3)];
+        let out = match s1.dtype() {
+            DType::F32 => run::<f32>(self, args)?,
+            DType::F64 => run::<f64>(self, args)?,
+            dt => return unsupported_dtype(LN_GRAD_NAME, dt),
+        };
+        Ok((out, Shape::from(l1.shape().elem_count() + 2 * self.width)))
+    }
+}
+
+/// Checks that `param` is a (len) vector of `x`'s dtype.
+fn check_param(op: &str, what: &str, param: &Tensor, len: usize, x: &Tensor) -> candle_core::Result<()> {
+    if param.dims() != [len] {
+        bail!("{op}: {what} has shape {:?}, expected ({len},) for x of shape {:?}", param.dims(), x.dims());
+    }
+    if param.dtype() != x.dtype() {
+        bail!("{op}: {what} dtype {:?} differs from x dtype {:?}", param.dtype(), x.dtype());
+    }
+    Ok(())
+}
+
+/// Layer normalisation over the last dimension with an affine map,
+/// `y = (x − μ)/√(σ² + eps)·weight + bias` (biased variance, as PyTorch's `nn.LayerNorm`),
+/// fused, with a fused backward for `x`, `weight` and `bias`.
+///
+/// # Shapes
+/// `x`: (…, D); `weight`, `bias`: (D). Returns `x`'s shape.
+///
+/// # Errors
+/// Shape or dtype mismatches; on the CPU, a dtype other than F32/F64. Other devices fall back
+/// to [`layer_norm_composed`].
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    let width = match x.dims().last() {
+        Some(&d) => d,
+        None => bail!("layer_norm: x must have at least one dimension"),
+    };
+    check_param(LN_NAME, "weight", weight, width, x)?;
+    check_param(LN_NAME, "bias", bias, width, x)?;
+    if !x.device().is_cpu() {
+        return layer_norm_composed(x, weight, bias, eps);
+    }
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, LayerNormOp { eps, width })
+}
+
+/// [`layer_norm`] out of candle's own ops: the reference for the tests and the fallback on
+/// devices other than the CPU.
+///
+/// # Shapes
+/// `x`: (…, D); `weight`, `bias`: (D). Returns `x`'s shape.
+pub fn layer_norm_composed(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+    let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centred.broadcast_div(&(variance + eps)?.sqrt()?)?;
+    normed.broadcast_mul(weight)?.broadcast_add(bias)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group norm
+// ---------------------------------------------------------------------------------------------
+
+const GN_NAME: &str = "group_norm";
+const GN_GRAD_NAME: &str = "group_norm_grad";
+
+/// The layout of a group norm input: `x` (B, C, S…) seen as (B, G, C/G, S).
+#[derive(Clone, Copy, Debug)]
+struct GroupDims {
+    groups: usize,
+    channels_per_group: usize,
+    spatial: usize,
+}
+
+impl GroupDims {
+    /// Elements of one set (one group of one sample), contiguous in memory.
+    fn set_len(self) -> usize {
+        self.channels_per_group * self.spatial
+    }
+
+    fn channels(self) -> usize {
+        self.groups * self.channels_per_group
+    }
+}
+
+fn group_norm_fwd<T: Real>(x: &[T], w: &[T], b: &[T], dims: GroupDims, eps: f64, fuse_silu: bool) -> Vec<T> {
+    let mut y = vec![T::zero(); x.len()];
+    let (set_len, spatial, cpg) = (dims.set_len(), dims.spatial, dims.channels_per_group);
+    for_each_chunk(&mut y, set_len, |i, ys| {
+        let xs = &x[i * set_len..][..set_len];
+        let first_channel = (i % dims.groups) * cpg;
+        let (mean, rstd) = moments(xs, eps);
+        let params = w[first_channel..][..cpg].iter().zip(&b[first_channel..][..cpg]);
+        for ((xc, yc), (&wc, &bc)) in xs.chunks_exact(spatial).zip(ys.chunks_exact_mut(spatial)).zip(params) {
+            let scale = rstd * wc;
+            if fuse_silu {
+                for (y, &x) in yc.iter_mut().zip(xc) {
+                    *y = silu((x - mean) * scale + bc);
+                }
+            } else {
+                for (y, &x) in yc.iter_mut().zip(xc) {
+                    *y = (x - mean) * scale + bc;
+                }
+            }
+        }
+    });
+    y
+}
+
+/// `[∂L/∂x, ∂L/∂w, ∂L/∂b]` packed into one buffer of `n + 2·C`; `wb` is `[w, b]`.
+fn group_norm_bwd<T: Real>(x: &[T], wb: &[T], dy: &[T], dims: GroupDims, eps: f64, fuse_silu: bool) -> Vec<T> {
+    let n = x.len();
+    let channels = dims.channels();
+    let (w, b) = wb.split_at(channels);
+    let mut out = vec![T::zero(); n + 2 * channels];
+    let (dx, params) = out.split_at_mut(n);
+    let (set_len, spatial, cpg) = (dims.set_len(), dims.spatial, dims.channels_per_group);
+    let inv_len = 1.0 / set_len.max(1) as f64;
+    // Per set: Σ g and Σ g·x̂ of each of its channels.
+    let partials = for_each_chunk(dx, set_len, |i, dxs| {
+        let xs = &x[i * set_len..][..set_len];
+        let dys = &dy[i * set_len..][..set_len];
+        let first_channel = (i % dims.groups) * cpg;
+        let (ws, bs) = (&w[first_channel..][..cpg], &b[first_channel..][..cpg]);
+        let (mean, rstd) = moments(xs, eps);
+        let mut sums = vec![0.0; 2 * cpg];
+        let (mut sum_h, mut sum_hx) = (0.0, 0.0);
+        for (c, ((xc, dyc), gc)) in
+            xs.chunks_exact(spatial).zip(dys.chunks_exact(spatial)).zip(dxs.chunks_exact_mut(spatial)).enumerate()
+        {
+            if fuse_silu {
+                let (scale, bc) = (rstd * ws[c], bs[c]);
+                for ((g, &x), &dy) in gc.iter_mut().zip(xc).zip(dyc) {
+                    *g = dy * silu_grad((x - mean) * scale + bc);
+                }
+            } else {
+                gc.copy_from_slice(dyc);
+            }
+            let (sg, sgx) = sum_and_dot_normalised(gc, xc, mean, rstd);
+            sums[c] = sg;
+            sums[cpg + c] = sgx;
+            sum_h += ws[c].to_f64() * sg;
+            sum_hx += ws[c].to_f64() * sgx;
+        }
+        let (mean_h, mean_hx) = (T::from_f64(sum_h * inv_len), T::from_f64(sum_hx * inv_len));
+        for ((xc, dxc), &wc) in xs.chunks_exact(spatial).zip(dxs.chunks_exact_mut(spatial)).zip(ws) {
+            for (dx, &x) in dxc.iter_mut().zip(xc) {
+                *dx = rstd * (*dx * wc - mean_h - (x - mean) * rstd * mean_hx);
+            }
+        }
+        sums
+    });
+    let mut dw = vec![0.0; channels];
+    let mut db = vec![0.0; channels];
+    for (i, sums) in partials.iter().enumerate() {
+        let first_channel = (i % dims.groups) * cpg;
+        for c in 0..cpg {
+            db[first_channel + c] += sums[c];
+            dw[first_channel + c] += sums[cpg + c];
+        }
+    }
+    let (pw, pb) = params.split_at_mut(channels);
+    for (p, t) in pw.iter_mut().zip(dw).chain(pb.iter_mut().zip(db)) {
+        *p = T::from_f64(t);
+    }
+    out
+}
+
+/// Group norm forward; inputs x, w, b.
+struct GroupNormOp {
+    dims: GroupDims,
+    eps: f64,
+    silu: bool,
+}
+
+/// Group norm backward; inputs x, `[w, b]`, dy; output `[dx, dw, db]` flat.
+struct GroupNormGradOp {
+    dims: GroupDims,
+    eps: f64,
+    silu: bool,
+}
+
+impl CustomOp3 for GroupNormOp {
+    fn name(&self) -> &'static str {
+        GN_NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn run<T: Real>(op: &GroupNormOp, [(s1, l1), (s2, l2), (s3, l3)]: Storage3) -> candle_core::Result<CpuStorage> {
+            let x = contiguous_slice(s1, l1, GN_NAME)?;
+            let w = contiguous_slice(s2, l2, GN_NAME)?;
+            let b = contiguous_slice(s3, l3, GN_NAME)?;
+            Ok(T::to_cpu_storage_owned(group_norm_fwd(x, w, b, op.dims, op.eps, op.silu)))
+        }
+        let args = [(s1, l1), (s2, l2), (s3, l3)];
+        let out = match s1.dtype() {
+            DType::F32 => run::<f32>(self, args)?,
+            DType::F64 => run::<f64>(self, args)?,
+            dt => return unsupported_dtype(GN_NAME, dt),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let wb = Tensor::cat(&[w, b], 0)?;
+        let packed =
+            x.apply_op3_no_bwd(&wb, &dy, &GroupNormGradOp { dims: self.dims, eps: self.eps, silu: self.silu })?;
+        let (n, c) = (x.elem_count(), self.dims.channels());
+        let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
+        let dw = packed.narrow(0, n, c)?;
+        let db = packed.narrow(0, n + c, c)?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+impl CustomOp3 for GroupNormGradOp {
+    fn name(&self) -> &'static str {
+        GN_GRAD_NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn run<T: Real>(
+            op: &GroupNormGradOp,
+            [(s1, l1), (s2, l2), (s3, l3)]: Storage3,
+        ) -> candle_core::Result<CpuStorage> {
+            let x = contiguous_slice(s1, l1, GN_GRAD_NAME)?;
+            let wb = contiguous_slice(s2, l2, GN_GRAD_NAME)?;
+            let dy = contiguous_slice(s3, l3, GN_GRAD_NAME)?;
+            Ok(T::to_cpu_storage_owned(group_norm_bwd(x, wb, dy, op.dims, op.eps, op.silu)))
+        }
+        let args = [(s1, l1), (s2, l2), (s3, l3)];
+        let out = match s1.dtype() {
+            DType::F32 => run::<f32>(self, args)?,
+            DType::F64 => run::<f64>(self, args)?,
+            dt => return unsupported_dtype(GN_GRAD_NAME, dt),
+        };
+        Ok((out, Shape::from(l1.shape().elem_count() + 2 * self.dims.channels())))
+    }
+}
+
+/// The (B, C, S…) layout of a group norm input, checked.
+fn group_dims(x: &Tensor, groups: usize) -> candle_core::Result<GroupDims> {
+    let dims = x.dims();
+    if dims.len() < 2 {
+        bail!("group_norm: x must be (B, C, …), got shape {dims:?}");
+    }
+    let channels = dims[1];
+    if groups == 0 || !channels.is_multiple_of(groups) {
+        bail!("group_norm: {groups} groups do not divide {channels} channels");
+    }
+    Ok(GroupDims { groups, channels_per_group: channels / groups, spatial: dims[2..].iter().product() })
+}
+
+/// Group normalisation with a per-channel affine map, optionally followed by SiLU in the same
+/// pass: `z = (x − μ_g)/√(σ_g² + eps)·weight_c + bias_c`, `y = silu ? z·σ(z) : z`, with μ_g, σ_g²
+/// over each sample's `C/groups` channels × all positions (biased variance, as PyTorch's
+/// `nn.GroupNorm`). Its backward (for `x`, `weight` and `bias`) is fused too.
+///
+/// # Shapes
+/// `x`: (B, C, …) (any number of spatial dimensions, including none); `weight`, `bias`: (C).
+/// Returns `x`'s shape.
+///
+/// # Errors
+/// `groups` not dividing C, shape or dtype mismatches; on the CPU, a dtype other than F32/F64.
+/// Other devices fall back to [`group_norm_composed`].
+pub fn group_norm(
+    x: &Tensor,
+    groups: usize,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+    silu: bool,
+) -> candle_core::Result<Tensor> {
+    let dims = group_dims(x, groups)?;
+    check_param(GN_NAME, "weight", weight, dims.channels(), x)?;
+    check_param(GN_NAME, "bias", bias, dims.channels(), x)?;
+    if !x.device().is_cpu() {
+        return group_norm_composed(x, groups, weight, bias, eps, silu);
+    }
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, GroupNormOp { dims, eps, silu })
+}
+
+/// [`group_norm`] out of candle's own ops (as `candle_nn::GroupNorm`, then `silu`): the
+/// reference for the tests and the fallback on devices other than the CPU.
+///
+/// # Shapes
+/// `x`: (B, C, …); `weight`, `bias`: (C). Returns `x`'s shape.
+pub fn group_norm_composed(
+    x: &Tensor,
+    groups: usize,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+    silu: bool,
+) -> candle_core::Result<Tensor> {
+    let dims = group_dims(x, groups)?;
+    let batch = x.dim(0)?;
+    let grouped = x.reshape((batch, groups, dims.set_len()))?;
+    let centred = grouped.broadcast_sub(&grouped.mean_keepdim(2)?)?;
+    let variance = centred.sqr()?.mean_keepdim(2)?;
+    let normed = centred.broadcast_div(&(variance + eps)?.sqrt()?)?.reshape(x.shape())?;
+    let mut param_shape = vec![1; x.rank()];
+    param_shape[1] = dims.channels();
+    let z = normed.broadcast_mul(&weight.reshape(param_shape.as_slice())?)?;
+    let z = z.broadcast_add(&bias.reshape(param_shape.as_slice())?)?;
+    if silu { z.silu() } else { Ok(z) }
+}
+
+/// A group norm layer's parameters, applied with the fused [`group_norm`]: a drop-in for
+/// `candle_nn::GroupNorm` (whose fields are private) that can also fuse a following SiLU.
+#[derive(Clone, Debug)]
+pub struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+    eps: f64,
+}
+
+impl GroupNorm {
+    /// A layer over `weight.dims()[0]` channels in `groups` groups.
+    ///
+    /// # Errors
+    /// `weight` and `bias` not (C) vectors of one dtype, or `groups` not dividing C.
+    pub fn new(weight: Tensor, bias: Tensor, groups: usize, eps: f64) -> candle_core::Result<Self> {
+        let channels = weight.dims1()?;
+        if bias.dims() != [channels] || bias.dtype() != weight.dtype() {
+            bail!("GroupNorm: bias {:?} {:?} does not match weight ({channels},)", bias.dims(), bias.dtype());
+        }
+        if groups == 0 || !channels.is_multiple_of(groups) {
+            bail!("GroupNorm: {groups} groups do not divide {channels} channels");
+        }
+        Ok(Self { weight, bias, groups, eps })
+    }
+
+    /// The per-channel scale (C).
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The per-channel shift (C).
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// `act(group_norm(x))`, fused into one kernel for [`Activation::Silu`].
+    ///
+    /// # Shapes
+    /// `x`: (B, C, …) → the same.
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
+        match act {
+            Activation::Silu => group_norm(x, self.groups, &self.weight, &self.bias, self.eps, true),
+            other => other.apply(&group_norm(x, self.groups, &self.weight, &self.bias, self.eps, false)?),
+        }
+    }
+}
+
+impl Module for GroupNorm {
+    /// # Shapes
+    /// `x`: (B, C, …) → the same.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        group_norm(x, self.groups, &self.weight, &self.bias, self.eps, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{compare, finite_difference_errors, randn, rel_err};
+    use super::*;
+    use candle_core::Device;
+
+    /// Affine parameters around (1, 0) so that they matter but do not vanish.
+    fn params(channels: usize, dtype: DType, seed: u64) -> (Tensor, Tensor) {
+        let w = randn(&[channels], dtype, seed).affine(0.3, 1.0).unwrap();
+        let b = randn(&[channels], dtype, seed + 1).affine(0.3, 0.0).unwrap();
+        (w, b)
+    }
+
+    fn assert_close(what: &str, fwd: f64, grads: &[f64]) {
+        assert!(fwd < 1e-5, "{what}: forward rel err {fwd:e}");
+        assert!(grads.iter().all(|&e| e < 1e-5), "{what}: gradient rel errs {grads:?}");
+    }
+
+    #[test]
+    fn layer_norm_matches_composed_f32() {
+        // (5, 7) and (2, 3, 33) single-threaded, (300, 128) over the parallel threshold.
+        for (k, shape) in [vec![5usize, 7], vec![2, 3, 33], vec![300, 128]].into_iter().enumerate() {
+            let seed = 10 * k as u64;
+            let x = randn(&shape, DType::F32, seed).affine(2.0, 0.5).unwrap();
+            let (w, b) = params(*shape.last().unwrap(), DType::F32, seed + 1);
+            let (fwd, grads) = compare(
+                &[x, w, b],
+                |v| layer_norm(&v[0], &v[1], &v[2], 1e-5),
+                |v| layer_norm_composed(&v[0], &v[1], &v[2], 1e-5),
+                seed + 3,
+            );
+            assert_close(&format!("layer_norm {shape:?}"), fwd, &grads);
+        }
+    }
+
+    #[test]
+    fn layer_norm_non_contiguous_input() {
+        // x is the transpose of a (11, 6) tensor: rows of 11 with stride 6.
+        let x = randn(&[11, 6], DType::F32, 40);
+        let (w, b) = params(11, DType::F32, 41);
+        let (fwd, grads) = compare(
+            &[x, w, b],
+            |v| layer_norm(&v[0].t()?, &v[1], &v[2], 1e-5),
+            |v| layer_norm_composed(&v[0].t()?, &v[1], &v[2], 1e-5),
+            42,
+        );
+        assert_close("layer_norm transposed", fwd, &grads);
+    }
+
+    #[test]
+    fn layer_norm_finite_differences_f64() {
+        let x = randn(&[3, 7], DType::F64, 50);
+        let (w, b) = params(7, DType::F64, 51);
+        let errs = finite_difference_errors(&[x, w, b], |v| layer_norm(&v[0], &v[1], &v[2], 1e-5), 52);
+        assert!(errs.iter().all(|&e| e < 1e-6), "{errs:?}");
+    }
+
+    #[test]
+    fn group_norm_matches_composed_f32() {
+        // (batch, channels, spatial…), groups: odd sizes, no spatial dims, and
+        // (4, 64, 12, 12) = 36 864 elements over the parallel threshold.
+        let cases: [(&[usize], usize); 5] =
+            [(&[2, 6, 5, 3], 3), (&[3, 12], 4), (&[1, 12, 7], 1), (&[2, 10, 3, 3, 2], 10), (&[4, 64, 12, 12], 32)];
+        for (k, (shape, groups)) in cases.into_iter().enumerate() {
+            for silu in [false, true] {
+                let seed = 100 + 10 * k as u64;
+                let x = randn(shape, DType::F32, seed).affine(1.5, -0.3).unwrap();
+                let (w, b) = params(shape[1], DType::F32, seed + 1);
+                let (fwd, grads) = compare(
+                    &[x, w, b],
+                    |v| group_norm(&v[0], groups, &v[1], &v[2], 1e-5, silu),
+                    |v| group_norm_composed(&v[0], groups, &v[1], &v[2], 1e-5, silu),
+                    seed + 3,
+                );
+                assert_close(&format!("group_norm {shape:?} groups {groups} silu {silu}"), fwd, &grads);
+            }
+        }
+    }
+
+    #[test]
+    fn group_norm_non_contiguous_input() {
+        // x (2, 6, 5, 4) built as a permutation of a (2, 5, 4, 6) tensor (channels last).
+        for silu in [false, true] {
+            let x = randn(&[2, 5, 4, 6], DType::F32, 200);
+            let (w, b) = params(6, DType::F32, 201);
+            let (fwd, grads) = compare(
+                &[x, w, b],
+                |v| group_norm(&v[0].permute((0, 3, 1, 2))?, 2, &v[1], &v[2], 1e-5, silu),
+                |v| group_norm_composed(&v[0].permute((0, 3, 1, 2))?, 2, &v[1], &v[2], 1e-5, silu),
+                202,
+            );
+            assert_close(&format!("group_norm permuted silu {silu}"), fwd, &grads);
+        }
+    }
+
+    #[test]
+    fn group_norm_finite_differences_f64() {
+        for silu in [false, true] {
+            let x = randn(&[2, 4, 3, 2], DType::F64, 300);
+            let (w, b) = params(4, DType::F64, 301);
+            let errs = finite_difference_errors(&[x, w, b], |v| group_norm(&v[0], 2, &v[1], &v[2], 1e-5, silu), 302);
+            assert!(errs.iter().all(|&e| e < 1e-6), "silu {silu}: {errs:?}");
+        }
+    }
+
+    #[test]
+    fn large_mean_is_handled_in_f32() {
+        // A mean 100× the spread: a one-pass E[x²] − E[x]² would lose most digits here.
+        let x = randn(&[4, 8, 6, 6], DType::F32, 400).affine(1.0, 100.0).unwrap();
+        let (w, b) = params(8, DType::F32, 401);
+        let exact = group_norm_composed(
+            &x.to_dtype(DType::F64).unwrap(),
+            4,
+            &w.to_dtype(DType::F64).unwrap(),
+            &b.to_dtype(DType::F64).unwrap(),
+            1e-5,
+            true,
+        )
+        .unwrap();
+        let fused = group_norm(&x, 4, &w, &b, 1e-5, true).unwrap();
+        assert!(rel_err(&fused, &exact) < 1e-5);
+        let rows = x.reshape((16, 72)).unwrap();
+        let (w, b) = params(72, DType::F32, 402);
+        let exact = layer_norm_composed(
+            &rows.to_dtype(DType::F64).unwrap(),
+            &w.to_dtype(DType::F64).unwrap(),
+            &b.to_dtype(DType::F64).unwrap(),
+            1e-5,
+        )
+        .unwrap();
+        assert!(rel_err(&layer_norm(&rows, &w, &b, 1e-5).unwrap(), &exact) < 1e-5);
+    }
+
+    #[test]
+    fn group_norm_layer_matches_candle_nn() {
+        let x = randn(&[2, 8, 4, 4], DType::F32, 500);
+        let (w, b) = params(8, DType::F32, 501);
+        let ours = GroupNorm::new(w.clone(), b.clone(), 4, 1e-5).unwrap();
+        let theirs = candle_nn::GroupNorm::new(w, b, 8, 4, 1e-5).unwrap();
+        let reference = theirs.forward(&x).unwrap();
+        assert!(rel_err(&ours.forward(&x).unwrap(), &reference) < 1e-6);
+        let fused = ours.forward_act(&x, Activation::Silu).unwrap();
+        assert!(rel_err(&fused, &reference.silu().unwrap()) < 1e-6);
+        let gelu = ours.forward_act(&x, Activation::Gelu).unwrap();
+        assert!(rel_err(&gelu, &reference.gelu_erf().unwrap()) < 1e-6);
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let x = randn(&[4, 64, 12, 12], DType::F32, 600);
+        let (w, b) = params(64, DType::F32, 601);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let xv = candle_core::Var::from_tensor(&x).unwrap();
+                let y = group_norm(xv.as_tensor(), 32, &w, &b, 1e-5, true).unwrap();
+                let g = (&y * &y).unwrap().sum_all().unwrap().backward().unwrap();
+                let gx = g.get(&xv).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                (y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), gx)
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn rejects_bad_inputs() {
+        let x = Tensor::zeros((2, 6, 3), DType::F32, &Device::Cpu).unwrap();
+        let (w, b) = params(6, DType::F32, 0);
+        assert!(group_norm(&x, 4, &w, &b, 1e-5, false).is_err());
+        assert!(group_norm(&x, 0, &w, &b, 1e-5, false).is_err());
+        assert!(group_norm(&x.flatten_all().unwrap(), 1, &w, &b, 1e-5, false).is_err());
+        assert!(layer_norm(&x, &w, &b, 1e-5).is_err());
+        let (w64, b64) = params(3, DType::F64, 0);
+        assert!(layer_norm(&x, &w64, &b64, 1e-5).is_err());
+        let (wh, bh) = params(3, DType::F16, 0);
+        let err = layer_norm(&x.to_dtype(DType::F16).unwrap(), &wh, &bh, 1e-5).unwrap_err().to_string();
+        assert!(err.contains("unsupported dtype F16"), "{err}");
+    }
+}
