@@ -1,1 +1,9 @@
-//! Shared helpers for the criterion benches.
+//! The workloads timed by the criterion benches (`cargo bench -p cdm-benches`) and by the peer
+//! benchmark against PyTorch (`cargo xtask bench --peer`, the `peer` binary of this crate).
+//!
+//! Each [`workloads::Workload`] owns a seeded model, its inputs and (for training steps) its
+//! optimiser, and runs one iteration per call, so criterion and the peer table time identical
+//! code. `benches/peer/bench_torch.py` builds the same workloads in PyTorch.
+
+pub mod stats;
+pub mod workloads;

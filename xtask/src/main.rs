@@ -3,7 +3,11 @@
 //! xtask orchestrates and never trains itself, so it has no candle dependency and builds in
 //! seconds. Every experiment subcommand (`train`, `sample`, `eval`, `reproduce`, `nll`,
 //! `noise-level`) is forwarded verbatim to `cdm <subcommand>` after
-//! `cargo build --release -p cdm-cli [--features …]`.
+//! `cargo build --release -p cdm-cli [--features …]`. `bench` runs the criterion benches, or
+//! with `--peer` the side-by-side benchmark against PyTorch ([`peer`]).
+
+mod cpu_load;
+mod peer;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -32,13 +36,19 @@ enum Task {
     Nll(Forward),
     /// Estimated noise level per input: `cdm noise-level …`.
     NoiseLevel(Forward),
-    /// Run the criterion benches (`cargo bench -p cdm-benches`), passing extra arguments on.
+    /// Run the criterion benches (`cargo bench -p cdm-benches`), passing extra arguments on;
+    /// with `--peer`, time the same workloads in cdm and PyTorch and print their ratios.
     Bench {
         /// Cargo features to enable (e.g. `cuda`).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "peer")]
         features: Option<String>,
+        /// Run the peer benchmark against PyTorch (needs `python3 -m pip install torch`).
+        #[arg(long)]
+        peer: bool,
+        #[command(flatten)]
+        peer_args: peer::PeerArgs,
         /// Arguments after `--` go to criterion.
-        #[arg(last = true)]
+        #[arg(last = true, conflicts_with = "peer")]
         args: Vec<String>,
     },
     /// What CI checks: fmt, clippy with warnings denied, and the test suite.
@@ -94,7 +104,8 @@ fn main() -> ExitCode {
         Task::Reproduce(f) => forward("reproduce", f),
         Task::Nll(f) => forward("nll", f),
         Task::NoiseLevel(f) => forward("noise-level", f),
-        Task::Bench { features, args } => {
+        Task::Bench { peer: true, peer_args, .. } => peer::bench(&peer_args),
+        Task::Bench { features, args, .. } => {
             let mut cmd = cargo();
             cmd.args(["bench", "-p", "cdm-benches"]);
             if let Some(f) = features {
