@@ -8,12 +8,15 @@
 //! - [`Unet`]: diffusers' `UNet2DModel` for images, with its config format and parameter names,
 //!   a [`cdm_core::TimestepModel`] to wrap in a [`cdm_core::TimestepDenoiser`];
 //! - [`init`]: seeded, reproducible PyTorch-style initialisation (candle cannot seed its CPU RNG);
-//! - [`checkpoint`]: safetensors + JSON config, atomic writes, strict loads.
+//! - [`checkpoint`]: safetensors + JSON config, atomic writes, strict loads;
+//! - [`kernels`]: fused CPU ops with exact backward passes (layer norm, group norm + SiLU,
+//!   softmax, bias + activation, a GEMM-based convolution) that the models run on; on other
+//!   devices they fall back to composed candle ops.
 //!
-//! Every model uses only ops with a backward pass in candle (no `softmax_last_dim`, fused
-//! layer norm or `sdpa`), so gradients reach every parameter. The device is chosen at run time
-//! by the caller; the `cuda`, `cudnn`, `metal`, `mkl` and `accelerate` features enable candle's
-//! backends.
+//! Every op has a backward pass (none of candle's backward-less fused ops such as
+//! `softmax_last_dim`, the fused layer norm or `sdpa`), so gradients reach every parameter. The
+//! device is chosen at run time by the caller; the `cuda`, `cudnn`, `metal`, `mkl` and
+//! `accelerate` features enable candle's backends.
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};

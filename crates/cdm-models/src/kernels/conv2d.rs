@@ -173,11 +173,8 @@ pub fn conv2d_candle(
     }
 }
 
-/// A convolution layer (weight, optional bias, stride, padding) that runs [`conv2d`].
-///
-/// Convert a `candle_nn::Conv2d` (dilation 1, one group, as built by
-/// [`crate::layers::conv2d`]) with `Conv2d::try_from(&conv)`; the parameters are shared, not
-/// copied.
+/// A convolution layer (weight, optional bias, stride, padding) that runs [`conv2d`]; built with
+/// PyTorch's initialisation by [`crate::layers::conv2d`].
 #[derive(Clone, Debug)]
 pub struct Conv2d {
     weight: Tensor,
@@ -218,19 +215,6 @@ impl Module for Conv2d {
     /// `x` (B, Cin, H, W) → (B, Cout, Ho, Wo).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         conv2d(x, &self.weight, self.bias.as_ref(), self.stride, self.padding)
-    }
-}
-
-impl TryFrom<&candle_nn::Conv2d> for Conv2d {
-    type Error = candle_core::Error;
-
-    /// Shares the parameters of a candle layer; fails for dilation ≠ 1 or groups ≠ 1.
-    fn try_from(conv: &candle_nn::Conv2d) -> Result<Self> {
-        let config = conv.config();
-        if config.dilation != 1 || config.groups != 1 {
-            bail!("conv2d kernel: dilation {} and groups {} are not supported", config.dilation, config.groups);
-        }
-        Ok(Self::new(conv.weight().clone(), conv.bias().cloned(), config.stride, config.padding))
     }
 }
 
@@ -930,15 +914,14 @@ mod tests {
     }
 
     #[test]
-    fn the_layer_shares_a_candle_layers_parameters() {
+    fn the_layer_matches_candles_layer() {
         let x = random(&[2, 3, 6, 6], DType::F32, 70);
         let candle_conv = candle_nn::Conv2d::new(
             random(&[4, 3, 3, 3], DType::F32, 71),
             Some(random(&[4], DType::F32, 72)),
             candle_nn::Conv2dConfig { padding: 1, stride: 2, ..Default::default() },
         );
-        let conv = Conv2d::try_from(&candle_conv).unwrap();
-        assert_eq!((conv.stride(), conv.padding()), (2, 1));
+        let conv = Conv2d::new(candle_conv.weight().clone(), candle_conv.bias().cloned(), 2, 1);
         assert!(rel(&conv.forward(&x).unwrap(), &candle_conv.forward(&x).unwrap()) < 1e-5);
         let weight = Var::from_tensor(conv.weight()).unwrap();
         let conv = Conv2d::new(weight.as_tensor().clone(), conv.bias().cloned(), 2, 1);
