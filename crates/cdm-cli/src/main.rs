@@ -55,6 +55,7 @@ enum Command {
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    cdm_models::kernels::tune_gemm_threading();
     let result = match Cli::parse().command {
         Command::Train(args) => train::run(&args).map(|_| ()),
         Command::Sample(args) => sample::run(&args).map(|_| ()),
