@@ -24,7 +24,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType, bail};
 
 use super::numerics::{
-    ColumnSums, Real, add_in_order, contiguous_slice, for_each_chunk, rows_per_block, unsupported_dtype,
+    ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block, unsupported_dtype,
 };
 use crate::Activation;
 
@@ -220,11 +220,7 @@ impl CustomOp2 for ActGradOp {
             let (x, dy) = (contiguous_slice(s1, l1, GRAD_NAME)?, contiguous_slice(s2, l2, GRAD_NAME)?);
             Ok(T::to_cpu_storage_owned(backward_kernel(op.act, x, None, dy, op.width)))
         }
-        let out = match s1.dtype() {
-            DType::F32 => run::<f32>(self, s1, l1, s2, l2)?,
-            DType::F64 => run::<f64>(self, s1, l1, s2, l2)?,
-            dt => return unsupported_dtype(GRAD_NAME, dt),
-        };
+        let out = by_float_dtype!(s1.dtype(), GRAD_NAME, run(self, s1, l1, s2, l2));
         Ok((out, l1.shape().clone()))
     }
 }
@@ -251,11 +247,7 @@ impl CustomOp2 for BiasActOp {
             let (x, b) = (contiguous_slice(s1, l1, NAME)?, contiguous_slice(s2, l2, NAME)?);
             Ok(T::to_cpu_storage_owned(forward_kernel(op.act, x, Some(b), op.width)))
         }
-        let out = match s1.dtype() {
-            DType::F32 => run::<f32>(self, s1, l1, s2, l2)?,
-            DType::F64 => run::<f64>(self, s1, l1, s2, l2)?,
-            dt => return unsupported_dtype(NAME, dt),
-        };
+        let out = by_float_dtype!(s1.dtype(), NAME, run(self, s1, l1, s2, l2));
         Ok((out, l1.shape().clone()))
     }
 
@@ -299,11 +291,7 @@ impl CustomOp3 for BiasActGradOp {
             Ok(T::to_cpu_storage_owned(backward_kernel(op.act, x, Some(b), dy, op.width)))
         }
         let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = match s1.dtype() {
-            DType::F32 => run::<f32>(self, args)?,
-            DType::F64 => run::<f64>(self, args)?,
-            dt => return unsupported_dtype(GRAD_NAME, dt),
-        };
+        let out = by_float_dtype!(s1.dtype(), GRAD_NAME, run(self, args));
         Ok((out, Shape::from(l1.shape().elem_count() + self.width)))
     }
 }

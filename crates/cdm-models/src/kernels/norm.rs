@@ -41,12 +41,12 @@
 //! tensor has 32k elements.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, D, DType, Layout, Module, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp3, D, Layout, Module, Shape, Tensor, bail};
 
 use super::activation::{silu, silu_grad};
 use super::numerics::{
-    ColumnSums, Real, add_in_order, contiguous_slice, for_each_chunk, rows_per_block, sum, sum_and_dot_normalised,
-    sum_sq_dev, unsupported_dtype,
+    ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block, sum,
+    sum_and_dot_normalised, sum_sq_dev,
 };
 use crate::Activation;
 
@@ -155,11 +155,7 @@ impl CustomOp3 for LayerNormOp {
             Ok(T::to_cpu_storage_owned(layer_norm_fwd(x, w, b, op.width, op.eps)))
         }
         let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = match s1.dtype() {
-            DType::F32 => run::<f32>(self, args)?,
-            DType::F64 => run::<f64>(self, args)?,
-            dt => return unsupported_dtype(LN_NAME, dt),
-        };
+        let out = by_float_dtype!(s1.dtype(), LN_NAME, run(self, args));
         Ok((out, l1.shape().clone()))
     }
 
@@ -205,11 +201,7 @@ impl CustomOp3 for LayerNormGradOp {
             Ok(T::to_cpu_storage_owned(layer_norm_bwd(x, w, dy, op.width, op.eps)))
         }
         let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = match s1.dtype() {
-            DType::F32 => run::<f32>(self, args)?,
-            DType::F64 => run::<f64>(self, args)?,
-            dt => return unsupported_dtype(LN_GRAD_NAME, dt),
-        };
+        let out = by_float_dtype!(s1.dtype(), LN_GRAD_NAME, run(self, args));
         Ok((out, Shape::from(l1.shape().elem_count() + 2 * self.width)))
     }
 }
@@ -404,11 +396,7 @@ impl CustomOp3 for GroupNormOp {
             Ok(T::to_cpu_storage_owned(group_norm_fwd(x, w, b, op.dims, op.eps, op.silu)))
         }
         let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = match s1.dtype() {
-            DType::F32 => run::<f32>(self, args)?,
-            DType::F64 => run::<f64>(self, args)?,
-            dt => return unsupported_dtype(GN_NAME, dt),
-        };
+        let out = by_float_dtype!(s1.dtype(), GN_NAME, run(self, args));
         Ok((out, l1.shape().clone()))
     }
 
@@ -456,11 +444,7 @@ impl CustomOp3 for GroupNormGradOp {
             Ok(T::to_cpu_storage_owned(group_norm_bwd(x, wb, dy, op.dims, op.eps, op.silu)))
         }
         let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = match s1.dtype() {
-            DType::F32 => run::<f32>(self, args)?,
-            DType::F64 => run::<f64>(self, args)?,
-            dt => return unsupported_dtype(GN_GRAD_NAME, dt),
-        };
+        let out = by_float_dtype!(s1.dtype(), GN_GRAD_NAME, run(self, args));
         Ok((out, Shape::from(l1.shape().elem_count() + 2 * self.dims.channels())))
     }
 }
@@ -593,7 +577,7 @@ impl Module for GroupNorm {
 mod tests {
     use super::super::testing::{compare, finite_difference_errors, randn, rel_err};
     use super::*;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     /// Affine parameters around (1, 0) so that they matter but do not vanish.
     fn params(channels: usize, dtype: DType, seed: u64) -> (Tensor, Tensor) {

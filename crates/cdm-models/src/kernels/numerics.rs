@@ -147,6 +147,19 @@ pub(crate) fn contiguous_slice<'a, T: WithDType>(
     }
 }
 
+/// `$run::<f32>(args…)` or `$run::<f64>(args…)` by `$dtype` (with `?`), or returns the
+/// unsupported-dtype error of kernel `$name` from the enclosing function.
+macro_rules! by_float_dtype {
+    ($dtype:expr, $name:expr, $run:ident($($arg:expr),* $(,)?)) => {
+        match $dtype {
+            candle_core::DType::F32 => $run::<f32>($($arg),*)?,
+            candle_core::DType::F64 => $run::<f64>($($arg),*)?,
+            dt => return $crate::kernels::numerics::unsupported_dtype($name, dt),
+        }
+    };
+}
+pub(crate) use by_float_dtype;
+
 /// The error for a dtype the fused kernels do not implement.
 pub(crate) fn unsupported_dtype<R>(op: &str, dtype: DType) -> candle_core::Result<R> {
     bail!("{op}: unsupported dtype {dtype:?} (the fused CPU kernels take F32 and F64)")

@@ -26,7 +26,9 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Layout, Shape, Tensor, WithDType, bail};
 
-use super::numerics::{Real, contiguous_slice, dot, for_each_chunk, rows_per_block, sum, unsupported_dtype};
+use super::numerics::{
+    Real, by_float_dtype, contiguous_slice, dot, for_each_chunk, rows_per_block, sum, unsupported_dtype,
+};
 
 const NAME: &str = "softmax_last_dim";
 const GRAD_NAME: &str = "softmax_last_dim_grad";
@@ -131,11 +133,7 @@ impl CustomOp2 for SoftmaxGradOp {
             let (y, dy) = (contiguous_slice(s1, l1, GRAD_NAME)?, contiguous_slice(s2, l2, GRAD_NAME)?);
             Ok(T::to_cpu_storage_owned(softmax_bwd(y, dy, width)))
         }
-        let out = match s1.dtype() {
-            DType::F32 => run::<f32>(self.width, s1, l1, s2, l2)?,
-            DType::F64 => run::<f64>(self.width, s1, l1, s2, l2)?,
-            dt => return unsupported_dtype(GRAD_NAME, dt),
-        };
+        let out = by_float_dtype!(s1.dtype(), GRAD_NAME, run(self.width, s1, l1, s2, l2));
         Ok((out, l1.shape().clone()))
     }
 }
