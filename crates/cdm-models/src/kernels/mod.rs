@@ -29,5 +29,5 @@ pub const GEMM_THREADING_THRESHOLD: usize = 128 * 128 * 256;
 /// threshold, the same as on one thread; products from batch 1024 up, the UNet's convolutions
 /// and attention stay multi-threaded.
 pub fn tune_gemm_threading() {
-    gemm_common::gemm::set_threading_threshold(GEMM_THREADING_THRESHOLD);
+    gemm::set_threading_threshold(GEMM_THREADING_THRESHOLD);
 }
