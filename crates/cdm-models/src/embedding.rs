@@ -14,7 +14,9 @@
 //!
 //! Both are differentiable in their input; the frequencies are computed on the host in f64.
 
-use candle_core::{D, Tensor};
+use candle_core::Tensor;
+
+use crate::kernels::sinusoid::cos_sin;
 
 /// `(B, dim)` interleaved cos/sin features of `scale·log_snr`.
 ///
@@ -23,9 +25,8 @@ use candle_core::{D, Tensor};
 pub fn log_snr_embedding(log_snr: &Tensor, dim: usize, scale: f64) -> candle_core::Result<Tensor> {
     let half = dim / 2;
     let freqs: Vec<f64> = (0..half).map(|k| scale * 1e-4f64.powf(2.0 * k as f64 / dim as f64)).collect();
-    let args = outer(log_snr, &freqs)?;
-    // (B, half, 2) → (B, dim): [cos f₀, sin f₀, cos f₁, sin f₁, …]
-    Tensor::stack(&[args.cos()?, args.sin()?], D::Minus1)?.flatten_from(1)
+    // [cos f₀, sin f₀, cos f₁, sin f₁, …], one fused pass on the CPU
+    cos_sin(log_snr, &freqs)
 }
 
 /// diffusers' `get_timestep_embedding(t, dim, flip_sin_to_cos, freq_shift)`.

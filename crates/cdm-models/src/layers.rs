@@ -122,6 +122,21 @@ impl LayerNorm {
         let bias = vb.get_with_hints(dim, "bias", Init::Const(0.0))?;
         Ok(Self { weight, bias, eps })
     }
+
+    /// The scale (dim).
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The shift (dim).
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// The variance offset.
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
 }
 
 impl Module for LayerNorm {

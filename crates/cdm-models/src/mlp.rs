@@ -8,7 +8,8 @@
 //! ```
 //!
 //! GELU is the exact erf form and LayerNorm has affine parameters and eps 1e-5, as in the
-//! authors' `BasicDiscreteTimeModel(d_model=128, n_layers=2)`. The authors embed an integer
+//! authors' `BasicDiscreteTimeModel(d_model=128, n_layers=2)`. On the CPU the network, from its
+//! input features to ε̂, runs as one fused op with its own backward ([`crate::kernels::residual_mlp`]). The authors embed an integer
 //! DDPM timestep from a table; this network takes the continuous log-SNR α instead (see
 //! [`crate::embedding`] for the scale `s`), so it can be evaluated at any noise level.
 //!
@@ -28,12 +29,17 @@
 //! | d_model | [`MlpConfig::d_model`] |
 //! | F, c | [`MlpConfig::input_frequencies`], [`MlpConfig::input_scale`] |
 
-use candle_core::{Module, Tensor};
+use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
 use crate::embedding::log_snr_embedding;
+use crate::kernels::residual_block::BlockParams;
+use crate::kernels::residual_mlp::{MlpParams, residual_mlp};
 use crate::layers::{LayerNorm, Linear, linear};
-use crate::{Activation, Error, ModelConfig, Result};
+use crate::{Error, ModelConfig, Result};
+
+/// The blocks' layer-norm variance offset.
+const LAYER_NORM_EPS: f64 = 1e-5;
 
 /// Size of an [`Mlp`]. `Default` is the paper's 2-D network (d_model 128, 2 blocks).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -99,13 +105,19 @@ impl ResidualBlock {
         Ok(Self {
             linear1: linear(d_model, d_model, vb.pp("linear1"))?,
             linear2: linear(d_model, d_model, vb.pp("linear2"))?,
-            norm: LayerNorm::new(d_model, 1e-5, vb.pp("norm"))?,
+            norm: LayerNorm::new(d_model, LAYER_NORM_EPS, vb.pp("norm"))?,
         })
     }
 
-    fn forward(&self, h: &Tensor, embedding: &Tensor) -> candle_core::Result<Tensor> {
-        let update = self.linear2.forward(&self.linear1.forward_act(&(h + embedding)?, Some(Activation::Gelu))?)?;
-        self.norm.forward(&(h + update)?)
+    fn params(&self) -> BlockParams<'_> {
+        BlockParams {
+            w1: self.linear1.weight(),
+            b1: self.linear1.bias(),
+            w2: self.linear2.weight(),
+            b2: self.linear2.bias(),
+            gamma: self.norm.weight(),
+            beta: self.norm.bias(),
+        }
     }
 }
 
@@ -157,11 +169,14 @@ impl Mlp {
     /// `z`: (B, dim); `log_snr`: (B,) in `z`'s dtype. Returns (B, dim).
     pub fn forward(&self, z: &Tensor, log_snr: &Tensor) -> candle_core::Result<Tensor> {
         let embedding = log_snr_embedding(log_snr, self.config.d_model, self.config.log_snr_scale)?;
-        let mut h = self.input.forward(&self.input_features(z)?)?;
-        for block in &self.blocks {
-            h = block.forward(&h, &embedding)?;
-        }
-        self.output.forward(&h)
+        let params = MlpParams {
+            input_weight: self.input.weight(),
+            input_bias: self.input.bias(),
+            blocks: self.blocks.iter().map(ResidualBlock::params).collect(),
+            output_weight: self.output.weight(),
+            output_bias: self.output.bias(),
+        };
+        residual_mlp(&self.input_features(z)?, &embedding, &params, LAYER_NORM_EPS)
     }
 }
 

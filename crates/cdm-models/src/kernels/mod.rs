@@ -11,8 +11,13 @@
 
 pub mod activation;
 pub mod conv2d;
+mod matmul;
 pub mod norm;
 mod numerics;
+pub mod residual_block;
+pub mod residual_mlp;
+mod simd;
+pub mod sinusoid;
 pub mod softmax;
 #[cfg(test)]
 mod testing;

@@ -51,8 +51,8 @@ use super::numerics::{
 use crate::Activation;
 
 /// `(μ, r)` of a set, computed in two passes.
-#[inline]
-fn moments<T: Real>(xs: &[T], eps: f64) -> (T, T) {
+#[inline(always)]
+pub(crate) fn moments<T: Real>(xs: &[T], eps: f64) -> (T, T) {
     let n = xs.len().max(1) as f64;
     let mean = sum(xs) / n;
     let var = sum_sq_dev(xs, T::from_f64(mean)) / n;

@@ -188,7 +188,7 @@ pub(crate) fn rows_per_block(width: usize) -> usize {
 }
 
 /// `Σ xs`, in 8 working-precision lanes per 1024 elements, the lane totals added in f64.
-#[inline]
+#[inline(always)]
 pub(crate) fn sum<T: Real>(xs: &[T]) -> f64 {
     let mut total = 0.0;
     for block in xs.chunks(SUM_BLOCK) {
@@ -205,7 +205,7 @@ pub(crate) fn sum<T: Real>(xs: &[T]) -> f64 {
 }
 
 /// `Σ (xs − mean)²`, blocked like [`sum`].
-#[inline]
+#[inline(always)]
 pub(crate) fn sum_sq_dev<T: Real>(xs: &[T], mean: T) -> f64 {
     let mut total = 0.0;
     for block in xs.chunks(SUM_BLOCK) {
@@ -224,7 +224,7 @@ pub(crate) fn sum_sq_dev<T: Real>(xs: &[T], mean: T) -> f64 {
 }
 
 /// `Σ a·b`, blocked like [`sum`].
-#[inline]
+#[inline(always)]
 pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);

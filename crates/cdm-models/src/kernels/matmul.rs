@@ -1,0 +1,102 @@
+//! Matrix products between views into CPU buffers, for the fused kernels.
+//!
+//! A kernel that works on slices (a chunk of rows, one parameter inside a packed parameter
+//! vector, a transposed weight) still wants candle's gemm-backed CPU matmul. [`Mat`] describes
+//! such an operand — a row-major matrix, or the transpose of one, at an offset into a
+//! [`CpuStorage`] — and [`matmul`] multiplies two of them without copying. A kernel's own
+//! scratch vectors become CPU storage for the duration of a product through [`Buffer::lend`],
+//! which moves the vector rather than copying it.
+//!
+//! Inside a rayon task the product runs on the calling thread unless it is large: the `gemm`
+//! crate only splits products above its threading threshold
+//! ([`super::tune_gemm_threading`]).
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, Layout, Result, Shape, WithDType};
+
+/// A row-major `rows × cols` matrix (or a batch of them) in CPU storage, possibly viewed
+/// transposed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mat<'a> {
+    storage: &'a CpuStorage,
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    /// Whether the stored row-major matrix is this operand's transpose (cols × rows).
+    transposed: bool,
+    /// Elements from one matrix of a batch to the next (0: the same matrix for every item).
+    batch_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// The row-major `rows × cols` matrix that starts `offset` elements into `storage`.
+    pub(crate) fn new(storage: &'a CpuStorage, offset: usize, (rows, cols): (usize, usize)) -> Self {
+        Self { storage, offset, rows, cols, transposed: false, batch_stride: 0 }
+    }
+
+    /// The transpose, a strided view of the same elements.
+    pub(crate) fn t(self) -> Self {
+        Self { rows: self.cols, cols: self.rows, transposed: !self.transposed, ..self }
+    }
+
+    /// Its layout as a (batch, rows, cols) tensor.
+    fn layout(&self, batch: usize) -> Layout {
+        let (row_stride, col_stride) = if self.transposed { (1, self.rows) } else { (self.cols, 1) };
+        Layout::new(
+            Shape::from((batch, self.rows, self.cols)),
+            vec![self.batch_stride, row_stride, col_stride],
+            self.offset,
+        )
+    }
+}
+
+/// `lhs · rhs` for each of `batch` pairs; the row-major (batch, lhs.rows, rhs.cols) products.
+pub(crate) fn matmul<T: WithDType>(batch: usize, lhs: Mat, rhs: Mat) -> Result<Vec<T>> {
+    if lhs.cols != rhs.rows {
+        candle_core::bail!("matmul: ({}×{})·({}×{}) do not chain", lhs.rows, lhs.cols, rhs.rows, rhs.cols);
+    }
+    let bmnk = (batch, lhs.rows, rhs.cols, lhs.cols);
+    T::cpu_storage_data(lhs.storage.matmul(rhs.storage, bmnk, &lhs.layout(batch), &rhs.layout(batch))?)
+}
+
+/// A kernel's scratch vector, lent to [`matmul`] as CPU storage and taken back afterwards.
+#[derive(Debug, Default)]
+pub(crate) struct Buffer<T>(pub(crate) Vec<T>);
+
+impl<T: WithDType> Buffer<T> {
+    /// `f(storage)` with the vector as candle CPU storage (moved, not copied).
+    pub(crate) fn lend<R>(&mut self, f: impl FnOnce(&CpuStorage) -> Result<R>) -> Result<R> {
+        let storage = T::to_cpu_storage_owned(std::mem::take(&mut self.0));
+        let result = f(&storage);
+        self.0 = T::cpu_storage_data(storage)?;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_of_views_match_the_definition() {
+        // A (2×3) at offset 1 of a 7-element buffer; B (3×2) stored as its transpose (2×3).
+        let a: Vec<f64> = vec![99.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b_t: Vec<f64> = vec![1.0, 0.0, -1.0, 2.0, 1.0, 0.5];
+        let (a, b_t) = (CpuStorage::F64(a), CpuStorage::F64(b_t));
+        let product = matmul::<f64>(1, Mat::new(&a, 1, (2, 3)), Mat::new(&b_t, 0, (2, 3)).t()).unwrap();
+        // rows of A · columns of B (= rows of Bᵀ)
+        assert_eq!(product, vec![1.0 - 3.0, 2.0 + 2.0 + 1.5, 4.0 - 6.0, 8.0 + 5.0 + 3.0]);
+        let aat = matmul::<f64>(1, Mat::new(&a, 1, (2, 3)).t(), Mat::new(&a, 1, (2, 3))).unwrap();
+        assert_eq!(aat[..3], [1.0 + 16.0, 2.0 + 20.0, 3.0 + 24.0]);
+        let err = matmul::<f64>(1, Mat::new(&a, 1, (2, 3)), Mat::new(&a, 1, (2, 3)));
+        assert!(err.unwrap_err().to_string().contains("(2×3)·(2×3)"));
+    }
+
+    #[test]
+    fn lent_buffers_come_back_unchanged() {
+        let x = CpuStorage::F32(vec![1.0, 0.0, 0.0, 1.0]); // (2×2) identity
+        let mut buffer = Buffer(vec![2.0f32, 0.0]);
+        let lent = buffer.lend(|s| matmul::<f32>(1, Mat::new(s, 0, (1, 2)), Mat::new(&x, 0, (2, 2)))).unwrap();
+        assert_eq!((lent, buffer.0), (vec![2.0, 0.0], vec![2.0, 0.0]));
+    }
+}
