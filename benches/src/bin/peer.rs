@@ -118,7 +118,8 @@ fn run(args: Args) -> Result<()> {
 
 fn main() -> ExitCode {
     cdm_models::kernels::tune_gemm_threading();
-    match run(Args::parse()) {
+    let args = Args::parse();
+    match cdm_models::kernels::in_thread_pool(|| run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("peer: {e:#}");

@@ -9,9 +9,9 @@
 //!   a [`cdm_core::TimestepModel`] to wrap in a [`cdm_core::TimestepDenoiser`];
 //! - [`init`]: seeded, reproducible PyTorch-style initialisation (candle cannot seed its CPU RNG);
 //! - [`checkpoint`]: safetensors + JSON config, atomic writes, strict loads;
-//! - [`kernels`]: fused CPU ops with exact backward passes (layer norm, group norm + SiLU,
-//!   softmax, bias + activation, a GEMM-based convolution) that the models run on; on other
-//!   devices they fall back to composed candle ops.
+//! - [`kernels`]: fused CPU ops with exact backward passes (the whole residual MLP, layer norm,
+//!   group norm + SiLU, softmax, bias + activation, cos/sin embeddings, a GEMM-based
+//!   convolution) that the models run on; on other devices they fall back to composed candle ops.
 //!
 //! Every op has a backward pass (none of candle's backward-less fused ops such as
 //! `softmax_last_dim`, the fused layer norm or `sdpa`), so gradients reach every parameter. The

@@ -39,6 +39,11 @@ impl<'a> Mat<'a> {
         Self { rows: self.cols, cols: self.rows, transposed: !self.transposed, ..self }
     }
 
+    /// A batch of such matrices, `batch_stride` elements apart.
+    pub(crate) fn batched(self, batch_stride: usize) -> Self {
+        Self { batch_stride, ..self }
+    }
+
     /// Its layout as a (batch, rows, cols) tensor.
     fn layout(&self, batch: usize) -> Layout {
         let (row_stride, col_stride) = if self.transposed { (1, self.rows) } else { (self.cols, 1) };
@@ -93,8 +98,11 @@ mod tests {
     }
 
     #[test]
-    fn lent_buffers_come_back_unchanged() {
-        let x = CpuStorage::F32(vec![1.0, 0.0, 0.0, 1.0]); // (2×2) identity
+    fn batched_products_share_a_stride_zero_operand() {
+        let w = CpuStorage::F32(vec![1.0, 2.0]); // (1×2)
+        let x = CpuStorage::F32(vec![1.0, 0.0, 0.0, 1.0, 3.0, 4.0, 5.0, 6.0]); // 2 × (2×2)
+        let y = matmul::<f32>(2, Mat::new(&w, 0, (1, 2)), Mat::new(&x, 0, (2, 2)).batched(4)).unwrap();
+        assert_eq!(y, vec![1.0, 2.0, 13.0, 16.0]);
         let mut buffer = Buffer(vec![2.0f32, 0.0]);
         let lent = buffer.lend(|s| matmul::<f32>(1, Mat::new(s, 0, (1, 2)), Mat::new(&x, 0, (2, 2)))).unwrap();
         assert_eq!((lent, buffer.0), (vec![2.0, 0.0], vec![2.0, 0.0]));

@@ -206,10 +206,19 @@ impl Unet {
 
     /// ε̂ at DDPM timesteps `timesteps`, with dropout only when `train`.
     ///
+    /// The network runs on a thread of rayon's pool (the caller waits), so that the parallel
+    /// loops of its many kernels fork from inside the pool instead of each waking the pool from
+    /// outside and blocking the caller.
+    ///
     /// # Shapes
     /// `x`: (B, in_channels, H, W) with H and W divisible by `2^(levels − 1)`; `timesteps`: (B,),
     /// (1,) or a scalar, any float dtype. Returns (B, out_channels, H, W).
     pub fn forward(&self, x: &Tensor, timesteps: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        rayon::scope(|_| self.forward_in_pool(x, timesteps, train))
+    }
+
+    /// [`Unet::forward`] on the current thread.
+    fn forward_in_pool(&self, x: &Tensor, timesteps: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let batch = x.dim(0)?;
         let timesteps = timesteps.to_dtype(x.dtype())?.flatten_all()?;
         let timesteps = if timesteps.dim(0)? == 1 { timesteps.broadcast_as(batch)? } else { timesteps };
