@@ -176,52 +176,53 @@ pub(super) struct ForwardChunk<'a, T> {
     pub(super) input: Inputs<'a, T>,
     pub(super) p: &'a Params<'a, T>,
     pub(super) eps: f64,
-    pub(super) outputs: Outputs<'a, T>,
 }
 
-/// A chunk's rows of `y`, `a`, `x̂` and `ρ`, written by its forward.
-pub(super) type Outputs<'a, T> = (&'a mut [T], &'a mut [T], &'a mut [T], &'a mut [T]);
+/// What [`forward_chunk`] computes for its rows: the block output `y`, and `a`, `x̂` (rows × D)
+/// and `ρ` (rows) for the backward.
+pub(super) struct Forward<T> {
+    pub(super) y: Vec<T>,
+    pub(super) pre_act: Vec<T>,
+    pub(super) normalised: Vec<T>,
+    pub(super) rstd: Vec<T>,
+}
 
 /// The forward of one chunk: writes `y`, `a`, `x̂` and `ρ` of its rows.
 #[inline(always)]
 pub(super) fn forward_chunk<T: Real>(
-    ForwardChunk { input, p, eps, outputs }: ForwardChunk<T>,
-) -> candle_core::Result<()> {
-    let (y, pre_act, normalised, rstd) = outputs;
+    ForwardChunk { input, p, eps }: ForwardChunk<T>,
+) -> candle_core::Result<Forward<T>> {
     let (width, pk) = (p.packing.width, p.packing);
-    let rows = y.len() / width;
+    let rows = input.h.len() / width;
     let mut work = Buffer(input.h.iter().zip(input.e).map(|(&h, &e)| h + e).collect::<Vec<T>>());
-    let a = work.lend(|u| matmul::<T>(1, Mat::new(u, 0, (rows, width)), p.weight(pk.w1()).t()))?;
+    // a = u·W₁ᵀ + b₁ in the product's own buffer; g = GELU(a) over u.
+    let mut pre_act = work.lend(|u| matmul::<T>(1, Mat::new(u, 0, (rows, width)), p.weight(pk.w1()).t()))?;
     let b1 = p.vector(pk.b1());
-    for ((a_row, pre_row), g_row) in
-        a.chunks_exact(width).zip(pre_act.chunks_exact_mut(width)).zip(work.0.chunks_exact_mut(width))
-    {
-        for (((&a, &b), pre), g) in a_row.iter().zip(b1).zip(pre_row.iter_mut()).zip(g_row.iter_mut()) {
-            let z = a + b;
-            *pre = z;
-            *g = z * z.normal_cdf_pdf().0;
+    for (a_row, g_row) in pre_act.chunks_exact_mut(width).zip(work.0.chunks_exact_mut(width)) {
+        for ((a, &b), g) in a_row.iter_mut().zip(b1).zip(g_row.iter_mut()) {
+            *a += b;
+            *g = *a * a.normal_cdf_pdf().0;
         }
     }
-    let mut r = work.lend(|g| matmul::<T>(1, Mat::new(g, 0, (rows, width)), p.weight(pk.w2()).t()))?;
+    // r = h + g·W₂ᵀ + b₂, normalised in place into x̂.
+    let mut normalised = work.lend(|g| matmul::<T>(1, Mat::new(g, 0, (rows, width)), p.weight(pk.w2()).t()))?;
     let (b2, gamma, beta) = (p.vector(pk.b2()), p.vector(pk.gamma()), p.vector(pk.beta()));
-    for ((((r_row, h_row), y_row), x_row), rstd) in r
-        .chunks_exact_mut(width)
-        .zip(input.h.chunks_exact(width))
-        .zip(y.chunks_exact_mut(width))
-        .zip(normalised.chunks_exact_mut(width))
-        .zip(rstd.iter_mut())
+    let mut y = vec![T::zero(); rows * width];
+    let mut rstd = Vec::with_capacity(rows);
+    for ((x_row, h_row), y_row) in
+        normalised.chunks_exact_mut(width).zip(input.h.chunks_exact(width)).zip(y.chunks_exact_mut(width))
     {
-        for ((r, &h), &b) in r_row.iter_mut().zip(h_row).zip(b2) {
+        for ((r, &h), &b) in x_row.iter_mut().zip(h_row).zip(b2) {
             *r += h + b;
         }
-        let (mean, inv_std) = moments(r_row, eps);
-        *rstd = inv_std;
-        for ((((y, x), &r), &g), &b) in y_row.iter_mut().zip(x_row.iter_mut()).zip(r_row.iter()).zip(gamma).zip(beta) {
-            *x = (r - mean) * inv_std;
+        let (mean, inv_std) = moments(x_row, eps);
+        rstd.push(inv_std);
+        for (((y, x), &g), &b) in y_row.iter_mut().zip(x_row.iter_mut()).zip(gamma).zip(beta) {
+            *x = (*x - mean) * inv_std;
             *y = *x * g + b;
         }
     }
-    Ok(())
+    Ok(Forward { y, pre_act, normalised, rstd })
 }
 
 /// Parameter-gradient sums of one block over a group of chunks, in f64, packed like the

@@ -53,7 +53,7 @@ use rayon::prelude::*;
 use super::matmul::{Buffer, Mat, matmul};
 use super::numerics::{ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice};
 use super::residual_block::{
-    BackwardChunk, BlockParams, ChunkGrad, ForwardChunk, GradSums, Inputs, Packing, Params, backward_chunk,
+    BackwardChunk, BlockParams, ChunkGrad, Forward, ForwardChunk, GradSums, Inputs, Packing, Params, backward_chunk,
     forward_chunk, residual_block_composed,
 };
 use super::simd::{Simd, WithSimd, vectorized};
@@ -292,7 +292,7 @@ fn first_hidden<T: Real>(features: Rows<T>, p: &MlpView<T>) -> candle_core::Resu
 }
 
 /// A block's kept values for one chunk: `a`, `x̂` (rows × D) and `ρ` (rows).
-type BlockSaved<'a, T> = (&'a mut [T], &'a mut [T], &'a mut [T]);
+type BlockSaved<T> = [Vec<T>; 3];
 
 /// The forward of one chunk, as a [`vectorized`] kernel.
 struct ForwardRows<'a, T> {
@@ -301,11 +301,10 @@ struct ForwardRows<'a, T> {
     p: &'a MlpView<'a, T>,
     eps: f64,
     out: &'a mut [T],
-    saved: Vec<BlockSaved<'a, T>>,
 }
 
 impl<T: Real> WithSimd for ForwardRows<'_, T> {
-    type Output = candle_core::Result<()>;
+    type Output = candle_core::Result<Vec<BlockSaved<T>>>;
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _simd: S) -> Self::Output {
@@ -314,19 +313,22 @@ impl<T: Real> WithSimd for ForwardRows<'_, T> {
 }
 
 #[inline(always)]
-fn forward_rows<T: Real>(ForwardRows { features, e, p, eps, out, saved }: ForwardRows<T>) -> candle_core::Result<()> {
+fn forward_rows<T: Real>(
+    ForwardRows { features, e, p, eps, out }: ForwardRows<T>,
+) -> candle_core::Result<Vec<BlockSaved<T>>> {
     let (width, rows) = (p.packing.width, e.len() / p.packing.width);
     let mut h = first_hidden(features, p)?;
-    for ((pre_act, normalised, rstd), block) in saved.into_iter().zip(&p.blocks) {
-        let mut y = vec![T::zero(); rows * width];
-        let outputs = (&mut y[..], pre_act, normalised, rstd);
-        forward_chunk(ForwardChunk { input: Inputs { h: &h, e }, p: block, eps, outputs })?;
+    let mut kept = Vec::with_capacity(p.blocks.len());
+    for block in &p.blocks {
+        let Forward { y, pre_act, normalised, rstd } =
+            forward_chunk(ForwardChunk { input: Inputs { h: &h, e }, p: block, eps })?;
+        kept.push([pre_act, normalised, rstd]);
         h = y;
     }
     let eps_hat = Buffer(h).lend(|h| matmul::<T>(1, Mat::new(h, 0, (rows, width)), p.output_weight().t()))?;
     out.copy_from_slice(&eps_hat);
     add_bias(out, p.output_bias());
-    Ok(())
+    Ok(kept)
 }
 
 /// Runs `f` on every item, in parallel when there is more than one.
@@ -335,11 +337,6 @@ fn run_all<W: Send, R: Send>(
     f: impl Fn(W) -> candle_core::Result<R> + Sync + Send,
 ) -> candle_core::Result<Vec<R>> {
     if work.len() > 1 { work.into_par_iter().map(f).collect() } else { work.into_iter().map(f).collect() }
-}
-
-/// `[a, x̂, ρ]` buffers of every block, for a chunk of `rows` rows.
-fn saved_buffers<T: Real>(blocks: usize, rows: usize, width: usize) -> Vec<[Vec<T>; 3]> {
-    (0..blocks).map(|_| [vec![T::zero(); rows * width], vec![T::zero(); rows * width], vec![T::zero(); rows]]).collect()
 }
 
 /// The forward over all rows: ε̂ and the kept values.
@@ -356,9 +353,7 @@ fn forward<T: Real>(
     let chunks = run_all(work, |(i, out)| {
         let span = (i * CHUNK_ROWS, out.len() / pk.out);
         let features = Rows::new(fs, fl.start_offset(), features, pk.features, span);
-        let mut kept = saved_buffers::<T>(pk.blocks, span.1, pk.width);
-        let saved = kept.iter_mut().map(|[a, x, r]| (&mut a[..], &mut x[..], &mut r[..])).collect();
-        vectorized(ForwardRows { features, e: row_span(e, span, pk.width), p, eps, out, saved })?;
+        let kept = vectorized(ForwardRows { features, e: row_span(e, span, pk.width), p, eps, out })?;
         Ok(kept.into_iter().map(|buffers| buffers.map(T::to_cpu_storage_owned)).collect())
     })?;
     Ok((out, Saved { chunks }))
