@@ -38,7 +38,7 @@
 //! dh = dr + du   de = du
 //! ```
 //!
-//! A block's parameters are packed as `[W₁, b₁, W₂, b₂, γ, β]` ([`Packing`]).
+//! A block's parameters are packed as `[W₁, b₁, W₂, b₂, γ, β]` (`Packing`).
 
 use candle_core::{CpuStorage, Tensor, bail};
 

@@ -4,7 +4,7 @@
 //! (N × D) tensors per block in the forward and twice that in the backward, most of them
 //! candle's single-threaded elementwise ops and its gradient accumulation (`zeros_like` + `add`
 //! per gradient). Here the network from its input features to ε̂ is one candle custom op: rows
-//! go through in chunks of [`CHUNK_ROWS`], every layer of a chunk runs while its (rows × D)
+//! go through in chunks of `CHUNK_ROWS`, every layer of a chunk runs while its (rows × D)
 //! activations are in cache, and only ε̂ and what the backward needs leave it.
 //!
 //! # Network
@@ -35,8 +35,8 @@
 //! `h₀` from `x` and `h_{k+1} = x̂_k·γ_k + β_k`.
 //!
 //! Chunks run on rayon's threads; within a chunk every product goes to candle's CPU matmul (the
-//! `gemm` crate) on the calling thread, and the elementwise loops run [`vectorized`]. In the
-//! backward, consecutive chunks form at most [`MAX_GROUPS`] groups; a group adds its chunks'
+//! `gemm` crate) on the calling thread, and the elementwise loops run `vectorized`. In the
+//! backward, consecutive chunks form at most `MAX_GROUPS` groups; a group adds its chunks'
 //! parameter gradients in f64 and the groups are added in order, so results do not depend on
 //! the number of threads. `dx` and `de` are computed only for inputs that track gradients.
 //! Gradients are first order (the backward is not itself differentiable).

@@ -16,7 +16,7 @@
 //! f64 at the same f32 argument the absolute error is below 2e-7 for |t| ≤ 10⁴. A row with an
 //! argument beyond 1.2·10⁴ is computed with the standard library instead.
 //!
-//! Rows run on rayon's threads, the loops [`vectorized`]. On other devices (and as the tests'
+//! Rows run on rayon's threads, the loops `vectorized`. On other devices (and as the tests'
 //! reference) [`cos_sin_composed`] builds the same tensor from candle ops.
 
 use candle_core::backend::BackendStorage;
