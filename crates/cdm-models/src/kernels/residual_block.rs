@@ -157,7 +157,7 @@ impl<'a, T: Real> Params<'a, T> {
     /// The block whose packed parameters start `offset` elements into `storage`.
     pub(super) fn new(storage: &'a CpuStorage, offset: usize, packing: Packing) -> candle_core::Result<Self> {
         let values = T::cpu_storage_as_slice(storage)?.get(offset..offset + packing.len());
-        let Some(values) = values else { bail!("residual block: the packed parameters are too short") };
+        let Some(values) = values else { bail!("{NAME}: the packed parameters are too short") };
         Ok(Self { storage, offset, packing, values })
     }
 
@@ -187,7 +187,7 @@ pub(super) struct Forward<T> {
     pub(super) rstd: Vec<T>,
 }
 
-/// The forward of one chunk: writes `y`, `a`, `x̂` and `ρ` of its rows.
+/// The forward of one chunk.
 #[inline(always)]
 pub(super) fn forward_chunk<T: Real>(
     ForwardChunk { input, p, eps }: ForwardChunk<T>,
