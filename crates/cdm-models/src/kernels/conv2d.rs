@@ -116,11 +116,11 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{
-    CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Module, Result, Shape, Storage, Tensor, WithDType, bail,
+    CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Module, Result, Shape, Tensor, WithDType, bail,
 };
 use rayon::prelude::*;
 
-use super::matmul::{Mat, matmul};
+use super::matmul::{Mat, cpu_storage, matmul};
 
 /// Blocks the batch is at least split into (images permitting), so that both threads of a
 /// two-thread pool get work even when a whole batch's `X̃` would fit in one block. A constant
@@ -458,12 +458,6 @@ fn storage_slice<'a, T: WithDType>((storage, layout): (&'a CpuStorage, &Layout))
     Ok(&T::cpu_storage_as_slice(storage)?[start..end])
 }
 
-/// The CPU storage of a tensor, for [`storage_slice`] and [`Mat`].
-fn cpu_storage(storage: &Storage) -> Result<&CpuStorage> {
-    let Storage::Cpu(cpu) = storage else { bail!("conv2d: expected a CPU tensor") };
-    Ok(cpu)
-}
-
 /// `y[b, o, ·] += β[o]` for `y` (B, O, N).
 fn add_bias<T: WithDType>(y: &mut [T], bias: Option<&[T]>, n: usize) {
     if let Some(bias) = bias {
@@ -601,8 +595,11 @@ impl Conv2dOp {
         let (x_storage, x_layout) = x.storage_and_layout();
         let (w_storage, w_layout) = weight.storage_and_layout();
         let (grad_storage, grad_layout) = grad.storage_and_layout();
-        let (x_cpu, w_cpu, grad_cpu) =
-            (cpu_storage(&x_storage)?, cpu_storage(&w_storage)?, cpu_storage(&grad_storage)?);
+        let (x_cpu, w_cpu, grad_cpu) = (
+            cpu_storage(&x_storage, "conv2d")?,
+            cpu_storage(&w_storage, "conv2d")?,
+            cpu_storage(&grad_storage, "conv2d")?,
+        );
         let w_tilde = Mat::new(w_cpu, w_layout.start_offset(), (o, k));
         let (d_x, d_weight, d_bias) = if g.is_pointwise() {
             let images = Mat::new(x_cpu, x_layout.start_offset(), (g.c, n)).batched(g.c * n);

@@ -47,10 +47,10 @@
 use std::sync::{Mutex, PoisonError};
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use super::matmul::{Buffer, Mat, matmul};
+use super::matmul::{Buffer, Mat, cpu_storage, matmul};
 use super::numerics::{ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice};
 use super::residual_block::{
     BackwardChunk, BlockParams, ChunkGrad, Forward, ForwardChunk, GradSums, Inputs, Packing, Params, backward_chunk,
@@ -505,7 +505,8 @@ fn gradients<T: Real>(
     let (es, el) = embedding.storage_and_layout();
     let (ps, pl) = packed.storage_and_layout();
     let (ds, dl) = d_out.storage_and_layout();
-    let (fs, es, ps, ds) = (cpu(&fs)?, cpu(&es)?, cpu(&ps)?, cpu(&ds)?);
+    let (fs, es, ps, ds) =
+        (cpu_storage(&fs, NAME)?, cpu_storage(&es, NAME)?, cpu_storage(&ps, NAME)?, cpu_storage(&ds, NAME)?);
     let (x, e, dy) = (
         contiguous_slice::<T>(fs, fl, NAME)?,
         contiguous_slice::<T>(es, el, NAME)?,
@@ -565,14 +566,6 @@ fn gradients<T: Real>(
         need_e.then(|| Tensor::from_vec(de, embedding.shape(), device)).transpose()?,
         Some(Tensor::from_vec(d_packed, packed.shape(), device)?),
     ))
-}
-
-/// The CPU storage behind a tensor.
-fn cpu(storage: &Storage) -> candle_core::Result<&CpuStorage> {
-    match storage {
-        Storage::Cpu(cpu) => Ok(cpu),
-        _ => bail!("{NAME}: the fused backward runs on the CPU only"),
-    }
 }
 
 /// The three `(storage, layout)` arguments of a `CustomOp3`.
