@@ -21,20 +21,19 @@ use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use cdm_core::log_snr::{noise_coef, signal_coef};
 use cdm_core::{
-    BaseCovariance, Denoiser, DiscreteSchedule, GaussianBase, GaussianMixture, Itd, MixtureComponent,
-    NoiseLevelClassifier, NoiseSource, bits_per_dim, eps_chunked,
+    Denoiser, DiscreteSchedule, GaussianBase, GaussianMixture, Itd, MixtureComponent, NoiseLevelClassifier,
+    NoiseSource, bits_per_dim, eps_chunked,
 };
 use cdm_data::{Standardizer, Toy};
 use cdm_metrics::{NllReport, RegionMeans};
 use cdm_samplers::TrajectoryRecorder;
 
-use crate::config::ModelSpec;
-use crate::nll::{MAX_ROWS, level_label, parse_levels};
-use crate::points::{PointData, load_points};
+use crate::data::{POINT_ROWS_PER_CALL as ROWS_PER_CALL, PointData, load_points};
+use crate::dataset::DatasetSpec;
+use crate::nll::{level_label, parse_levels};
 use crate::progress::SamplingProgress;
-use crate::run_dir::{read_json, write_json};
+use crate::run_dir::{SavedRun, Weights, write_json};
 use crate::sampling::{SamplerArgs, SamplerKind};
-use crate::train::{SavedConfig, run_device};
 
 /// Clip of the ITD log-SNR window (the authors').
 const CLIP: f64 = 3.0;
@@ -179,11 +178,10 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
         bail!("--points: need at least 2 integration points (got {})", args.points);
     }
     let levels = parse_levels(&args.levels)?;
-    let saved: SavedConfig = read_json(&dir.join("config.json"))?;
-    let cfg = &saved.config;
-    let spec: ModelSpec = read_json(&dir.join("model.json"))?;
-    let device = run_device(cfg, args.device.as_deref())?;
-    let net = crate::model::load(&spec, &dir.join("ema.safetensors"), &device)?;
+    let run = SavedRun::open(dir)?;
+    let cfg = run.config();
+    let device = run.device(args.device.as_deref())?;
+    let net = run.network(Weights::Ema, &device)?;
     let data = load_points(&cfg.data)?;
     let dim = data.train.dim();
     let heldout = data.validation.to_tensor(DType::F32, &device)?;
@@ -194,7 +192,7 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
     // samples
     let label = args.sampler.label();
     let mut progress = SamplingProgress::new(args.sampler.steps.unwrap_or(1000), &label, !args.no_progress);
-    let (x, stats) = args.sampler.run(&net, args.n, &[dim], args.seed, &device, &mut progress)?;
+    let (x, stats) = args.sampler.run(&net, args.n, &[dim], args.seed, &device, &mut progress, ROWS_PER_CALL)?;
     progress.finish();
     let samples = x.to_dtype(DType::F64)?.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f64>()?;
     let val = data.validation.data();
@@ -212,9 +210,9 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
     }
 
     // held-out NLL
-    let base = GaussianBase::from_data(data.train.data(), data.train.len(), dim, BaseCovariance::Diagonal)?;
-    let itd = Itd::from_base_heuristic(base.clone(), CLIP, args.points, MAX_ROWS)?;
-    let chunk = (MAX_ROWS / args.points).max(1);
+    let base = data.base(None)?;
+    let itd = Itd::from_base_heuristic(base.clone(), CLIP, args.points, ROWS_PER_CALL)?;
+    let chunk = (ROWS_PER_CALL / args.points).max(1);
     let report = cdm_metrics::dataset_nll(&itd, &net, &heldout, chunk, &root.fork("nll"))?;
     let data_units = data.standardizer.as_ref().map(|s| {
         let log_jacobian: f64 = s.std.iter().map(|v| v.ln()).sum();
@@ -238,7 +236,7 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
 
     // the exact density of gmm1d in model units
     let exact = exact_gmm1d(&cfg.data.dataset, data.standardizer.as_ref());
-    if cfg.data.dataset.parse::<Toy>().is_ok_and(|t| t == Toy::TwoModes1d) && exact.is_none() {
+    if cfg.data.dataset.toy() == Some(Toy::TwoModes1d) && exact.is_none() {
         notes.push("gmm1d without a usable standardizer.json: no exact density, no error map".into());
     }
 
@@ -266,7 +264,7 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
 
     let eval = EvalReport {
         run: dir.display().to_string(),
-        dataset: cfg.data.dataset.clone(),
+        dataset: cfg.data.dataset.to_string(),
         objective: cfg.objective.label(),
         seed: args.seed,
         sampler: label.clone(),
@@ -291,8 +289,8 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
 }
 
 /// The paper's `0.5·N(−5, 1) + 0.5·N(5, 1)` in the model's units (`(x − μ)/s`).
-fn exact_gmm1d(dataset: &str, standardizer: Option<&Standardizer>) -> Option<GaussianMixture> {
-    if dataset.parse::<Toy>().ok()? != Toy::TwoModes1d {
+fn exact_gmm1d(dataset: &DatasetSpec, standardizer: Option<&Standardizer>) -> Option<GaussianMixture> {
+    if dataset.toy()? != Toy::TwoModes1d {
         return None;
     }
     let (mu, s) = match standardizer {
@@ -330,12 +328,12 @@ fn mse_curve(
         let sq = eps.sub(eps_hat)?.sqr()?.sum(1)?.to_dtype(DType::F64)?.to_device(&Device::Cpu)?.to_vec1::<f64>()?;
         Ok(sq.chunks_exact(m).map(|c| c.iter().sum::<f64>() / (m * dim) as f64).collect())
     };
-    let model = per_alpha(&eps_chunked(net, &z, &alphas, MAX_ROWS)?, &eps)?;
+    let model = per_alpha(&eps_chunked(net, &z, &alphas, ROWS_PER_CALL)?, &eps)?;
     let exact = match exact {
         Some(gmm) => {
             let (z64, eps64) =
                 (z.to_dtype(DType::F64)?.to_device(&Device::Cpu)?, eps.to_dtype(DType::F64)?.to_device(&Device::Cpu)?);
-            Some(per_alpha(&eps_chunked(gmm, &z64, &alphas, MAX_ROWS)?, &eps64)?)
+            Some(per_alpha(&eps_chunked(gmm, &z64, &alphas, ROWS_PER_CALL)?, &eps64)?)
         }
         None => None,
     };
@@ -390,7 +388,7 @@ fn ood_map(
         };
         let mut recorder = TrajectoryRecorder::default();
         let seed = args.seed.wrapping_add(1);
-        let (_, stats) = paradigms.run(net, args.trajectories, &[1], seed, device, &mut recorder)?;
+        let (_, stats) = paradigms.run(net, args.trajectories, &[1], seed, device, &mut recorder, ROWS_PER_CALL)?;
         rounds = stats.rounds;
         let states: Vec<Vec<f64>> = recorder
             .states

@@ -3,15 +3,15 @@
 //! Usually run through `cargo xtask <command>`, which builds this binary in release first.
 
 mod config;
+mod data;
+mod dataset;
 mod device;
 mod eval;
 mod exact_spec;
-mod image_train;
-mod images;
 mod model;
 mod nll;
 mod noise_level;
-mod points;
+mod objective;
 mod progress;
 mod report;
 mod reproduce;
@@ -20,6 +20,7 @@ mod sample;
 mod sampling;
 mod train;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -54,7 +55,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // colour codes only on a terminal: logs piped to a file stay plain text
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
     cdm_models::kernels::tune_gemm_threading();
     let command = Cli::parse().command;
     let result = cdm_models::kernels::in_thread_pool(|| match command {

@@ -1,4 +1,5 @@
-//! Building and loading the denoisers of a run (point MLPs and the image UNet).
+//! The networks of a run (point MLPs and the image UNet) as one denoiser type, and the one place
+//! that fills their weights from a safetensors file.
 
 use std::path::Path;
 
@@ -10,83 +11,78 @@ use cdm_models::{Mlp, ModelConfig, PlainMlp, Unet};
 
 use crate::config::ModelSpec;
 
-/// A denoiser of any supported kind.
-pub enum PointModel {
+/// A run's network, whatever its kind, as a log-SNR denoiser.
+pub enum Network {
     /// The residual MLP.
     Mlp(Mlp),
     /// The plain MLP.
     PlainMlp(PlainMlp),
-    /// The image UNet, a DDPM-timestep network behind the log-SNR adapter.
+    /// The image UNet, a DDPM-timestep network behind the log-SNR adapter (DDPM linear
+    /// schedule, exact inverse, continuous timesteps).
     Unet(Box<TimestepDenoiser<Unet>>),
 }
 
-/// The UNet as a log-SNR denoiser: DDPM linear schedule, exact inverse, continuous timesteps.
-pub fn unet_denoiser(unet: Unet) -> PointModel {
-    PointModel::Unet(Box::new(TimestepDenoiser::new(
-        unet,
-        DiscreteSchedule::ddpm(),
-        TimestepInverse::Exact,
-        TimestepRounding::Continuous,
-    )))
-}
-
-impl Denoiser for PointModel {
+impl Denoiser for Network {
     fn eps(&self, z: &Tensor, log_snr: &Tensor) -> cdm_core::Result<Tensor> {
         match self {
-            PointModel::Mlp(m) => m.eps(z, log_snr),
-            PointModel::PlainMlp(m) => m.eps(z, log_snr),
-            PointModel::Unet(m) => m.eps(z, log_snr),
+            Network::Mlp(m) => m.eps(z, log_snr),
+            Network::PlainMlp(m) => m.eps(z, log_snr),
+            Network::Unet(m) => m.eps(z, log_snr),
         }
     }
 
     fn eps_at(&self, z: &Tensor, log_snr: &[f64]) -> cdm_core::Result<Tensor> {
         match self {
-            PointModel::Mlp(m) => m.eps_at(z, log_snr),
-            PointModel::PlainMlp(m) => m.eps_at(z, log_snr),
-            PointModel::Unet(m) => m.eps_at(z, log_snr),
+            Network::Mlp(m) => m.eps_at(z, log_snr),
+            Network::PlainMlp(m) => m.eps_at(z, log_snr),
+            Network::Unet(m) => m.eps_at(z, log_snr),
         }
     }
 }
 
-/// A model with seeded fresh weights, and the map of its variables (UNet dropout off).
-pub fn build(spec: &ModelSpec, seed: u64, device: &Device) -> Result<(PointModel, VarMap)> {
-    build_for(spec, seed, device, false)
-}
+impl Network {
+    /// A network with seeded fresh weights and the map of its variables; `training` turns the
+    /// UNet's dropout on.
+    pub fn build(spec: &ModelSpec, seed: u64, device: &Device, training: bool) -> Result<(Self, VarMap)> {
+        Ok(match spec {
+            ModelSpec::Mlp(c) => {
+                let (m, v) = c.init(seed, DType::F32, device)?;
+                (Network::Mlp(m), v)
+            }
+            ModelSpec::PlainMlp(c) => {
+                let (m, v) = c.init(seed, DType::F32, device)?;
+                (Network::PlainMlp(m), v)
+            }
+            ModelSpec::Unet(c) => {
+                let (mut m, v) = c.init(seed, DType::F32, device)?;
+                m.set_training(training);
+                let adapter = TimestepDenoiser::new(
+                    m,
+                    DiscreteSchedule::ddpm(),
+                    TimestepInverse::Exact,
+                    TimestepRounding::Continuous,
+                );
+                (Network::Unet(Box::new(adapter)), v)
+            }
+        })
+    }
 
-/// [`build`], with the UNet's dropout on when `training`.
-pub fn build_for(spec: &ModelSpec, seed: u64, device: &Device, training: bool) -> Result<(PointModel, VarMap)> {
-    Ok(match spec {
-        ModelSpec::Mlp(c) => {
-            let (m, v) = c.init(seed, DType::F32, device)?;
-            (PointModel::Mlp(m), v)
-        }
-        ModelSpec::PlainMlp(c) => {
-            let (m, v) = c.init(seed, DType::F32, device)?;
-            (PointModel::PlainMlp(m), v)
-        }
-        ModelSpec::Unet(c) => {
-            let (mut m, v) = c.init(seed, DType::F32, device)?;
-            m.set_training(training);
-            (unet_denoiser(m), v)
-        }
-    })
+    /// A network (dropout off) whose weights come from a safetensors file.
+    pub fn load(spec: &ModelSpec, weights: &Path, device: &Device) -> Result<Self> {
+        let (net, vars) = Self::build(spec, 0, device, false)?;
+        load_weights(spec, weights, &vars)?;
+        Ok(net)
+    }
 }
 
 /// Fills `vars` from a safetensors file: strict names and shapes; a UNet also accepts the
 /// attention names of older diffusers checkpoints.
-pub fn load_into(spec: &ModelSpec, weights: &Path, vars: &VarMap) -> Result<()> {
+pub fn load_weights(spec: &ModelSpec, weights: &Path, vars: &VarMap) -> Result<()> {
     match spec {
         ModelSpec::Unet(c) => cdm_models::checkpoint::load_renamed_weights(weights, vars, &|s| c.parameter_name(s)),
         _ => cdm_models::checkpoint::load_weights(weights, vars),
     }
     .with_context(|| format!("loading {}", weights.display()))
-}
-
-/// A model whose weights come from a safetensors file (strict: names and shapes must match).
-pub fn load(spec: &ModelSpec, weights: &Path, device: &Device) -> Result<PointModel> {
-    let (model, vars) = build(spec, 0, device)?;
-    load_into(spec, weights, &vars)?;
-    Ok(model)
 }
 
 /// The variables of a map, sorted by name.

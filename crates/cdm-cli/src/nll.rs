@@ -12,18 +12,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
-use cdm_core::{BaseCovariance, Denoiser, ExactDensity, GaussianBase, Itd, NoiseSource, bits_per_dim};
+use cdm_core::{Denoiser, ExactDensity, GaussianBase, Itd, NoiseSource, bits_per_dim};
 use cdm_data::{PointCloud, Standardizer};
 
-use crate::config::ModelSpec;
+use crate::data::{POINT_ROWS_PER_CALL as ROWS_PER_CALL, load_points};
 use crate::exact_spec::{LoadedDensity, load_density};
-use crate::model::PointModel;
-use crate::points::load_points;
-use crate::run_dir::read_json;
-use crate::train::{SavedConfig, run_device};
-
-/// Rows per denoiser call inside the estimators.
-pub const MAX_ROWS: usize = 1 << 16;
+use crate::model::Network;
+use crate::run_dir::{SavedRun, Weights, read_json};
 
 /// Where the denoiser comes from: a trained run or an exact density file.
 #[derive(Clone, Debug, clap::Args)]
@@ -59,7 +54,7 @@ pub enum Target {
     /// A trained run.
     Run {
         /// The EMA model.
-        net: PointModel,
+        net: Network,
         /// Diagonal Gaussian fitted to the run's training data (model units).
         base: GaussianBase,
         /// The run's standardisation, if it has one.
@@ -76,13 +71,10 @@ impl Target {
     pub fn load(args: &TargetArgs, device: Option<&str>) -> Result<Self> {
         match (&args.run, &args.density) {
             (Some(dir), None) => {
-                let saved: SavedConfig = read_json(&dir.join("config.json"))?;
-                let spec: ModelSpec = read_json(&dir.join("model.json"))?;
-                let device = run_device(&saved.config, device)?;
-                let net = crate::model::load(&spec, &dir.join("ema.safetensors"), &device)?;
-                let data = load_points(&saved.config.data)?;
-                let (n, dim) = (data.train.len(), data.train.dim());
-                let base = GaussianBase::from_data(data.train.data(), n, dim, BaseCovariance::Diagonal)?;
+                let run = SavedRun::open(dir)?;
+                let device = run.device(device)?;
+                let net = run.network(Weights::Ema, &device)?;
+                let base = load_points(&run.config().data)?.base(None)?;
                 let path = dir.join("standardizer.json");
                 let standardizer = if path.exists() { Some(read_json::<Standardizer>(&path)?) } else { None };
                 Ok(Target::Run { net, base, standardizer, device })
@@ -262,7 +254,7 @@ pub struct NllTable {
 /// ITD estimates for every row of `points` (model units), `chunk` inputs per call.
 pub fn estimate(itd: &Itd, target: &Target, points: &PointCloud, noise: &NoiseSource) -> Result<(Vec<f64>, Vec<f64>)> {
     let x = points.to_tensor(target.dtype(), &target.device())?;
-    let chunk = (MAX_ROWS / itd.config().points).max(1);
+    let chunk = (ROWS_PER_CALL / itd.config().points).max(1);
     let (mut value, mut se) = (Vec::new(), Vec::new());
     for start in (0..points.len()).step_by(chunk) {
         let len = chunk.min(points.len() - start);
@@ -281,7 +273,8 @@ pub fn run(args: &NllArgs) -> Result<NllTable> {
     }
     let target = Target::load(&args.target, args.input.device.as_deref())?;
     let points = read_inputs(&args.input.input, &target, args.input.standardized)?;
-    let itd = Itd::from_base_heuristic(target.base().clone(), args.clip, args.points, MAX_ROWS).context("--clip")?;
+    let itd =
+        Itd::from_base_heuristic(target.base().clone(), args.clip, args.points, ROWS_PER_CALL).context("--clip")?;
     let (mut nats, nats_se) = estimate(&itd, &target, &points, &NoiseSource::new(args.seed).fork("cdm-nll"))?;
     // back to the original units: −log p_x(x) = −log p_z(z) + Σ ln s_j
     let log_jacobian: f64 =

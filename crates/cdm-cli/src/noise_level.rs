@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use cdm_core::{Itd, NoiseLevelClassifier, NoiseSource};
 
-use crate::nll::{InputArgs, MAX_ROWS, Target, TargetArgs, level_label, parse_levels, read_inputs};
+use crate::data::POINT_ROWS_PER_CALL as ROWS_PER_CALL;
+use crate::nll::{InputArgs, Target, TargetArgs, level_label, parse_levels, read_inputs};
 
 /// `cdm noise-level` options.
 #[derive(Clone, Debug, clap::Args)]
@@ -65,11 +66,12 @@ pub fn run(args: &NoiseLevelArgs) -> Result<LevelTable> {
     }
     let target = Target::load(&args.target, args.input.device.as_deref())?;
     let points = read_inputs(&args.input.input, &target, args.input.standardized)?;
-    let itd = Itd::from_base_heuristic(target.base().clone(), args.clip, args.points, MAX_ROWS).context("--clip")?;
+    let itd =
+        Itd::from_base_heuristic(target.base().clone(), args.clip, args.points, ROWS_PER_CALL).context("--clip")?;
     let classifier = NoiseLevelClassifier::new(itd, levels.clone()).context("--levels")?;
     let x = points.to_tensor(target.dtype(), &target.device())?;
     let noise = NoiseSource::new(args.seed).fork("cdm-noise-level");
-    let chunk = (MAX_ROWS / args.points).max(1);
+    let chunk = (ROWS_PER_CALL / args.points).max(1);
     let mut posterior = Vec::with_capacity(points.len());
     for start in (0..points.len()).step_by(chunk) {
         let len = chunk.min(points.len() - start);

@@ -3,13 +3,12 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use candle_core::{DType, Device, Tensor};
-use cdm_data::PointCloud;
+use candle_core::Device;
 
-use crate::config::{ModelSpec, RunConfig};
-use crate::points::PointData;
+use crate::config::RunConfig;
+use crate::data::RunData;
 use crate::progress::SamplingProgress;
-use crate::run_dir::{read_json, write_json};
+use crate::run_dir::{SavedRun, Weights, write_json};
 use crate::sampling::SamplerArgs;
 
 /// Plots `metrics.jsonl`'s training and validation loss as `loss.png`.
@@ -46,8 +45,8 @@ pub struct SampleSummary {
     pub sampler: String,
     /// Samples drawn.
     pub n: usize,
-    /// MMD² to held-out data with the paper's kernel.
-    pub mmd: f64,
+    /// MMD² to held-out data (`null` where undefined).
+    pub mmd: Option<f64>,
     /// Its bandwidth b.
     pub mmd_bandwidth: f64,
     /// Sequential rounds of denoiser calls.
@@ -60,63 +59,47 @@ pub struct SampleSummary {
     pub train_seconds: f64,
 }
 
-/// Loads the run's EMA model, samples it, writes samples, MMD and plots.
-pub fn sample_and_measure(
+/// Samples the run's EMA weights with DDPM (`cfg.sample`), writes the samples, the plot and
+/// `summary.json`, and prints the MMD to held-out data.
+pub fn sample_after_training(
     dir: &Path,
     cfg: &RunConfig,
-    data: &PointData,
+    data: &dyn RunData,
     device: &Device,
     train_seconds: f64,
 ) -> Result<()> {
-    let spec: ModelSpec = read_json(&dir.join("model.json"))?;
-    let net = crate::model::load(&spec, &dir.join("ema.safetensors"), device)?;
+    let net = SavedRun::open(dir)?.network(Weights::Ema, device)?;
     let sampler = SamplerArgs { steps: Some(cfg.sample.steps), ..Default::default() };
-    let dim = data.train.dim();
-    let progress = SamplingProgress::new(cfg.sample.steps, "sampling", cfg.train.progress);
-    let mut observer = progress;
-    let (x, stats) = sampler.run(&net, cfg.sample.n, &[dim], cfg.sample.seed, device, &mut observer)?;
-    observer.finish();
-    let samples = write_samples(dir, "samples", &x)?;
-    let mmd = cdm_metrics::mmd2(samples.data(), data.validation.data(), dim, cfg.sample.mmd_bandwidth)?;
-    if dim == 2 {
-        let title = format!("{} — {} (MMD {:.5})", cfg.data.dataset, cfg.objective.label(), mmd);
-        cdm_metrics::scatter_vs_data(dir.join("samples.png"), samples.data(), data.validation.data(), &title)?;
-    }
+    let mut progress = SamplingProgress::new(cfg.sample.steps, "sampling", cfg.train.progress);
+    let shape = data.sample_shape();
+    let (x, stats) =
+        sampler.run(&net, cfg.sample.n, &shape, cfg.sample.seed, device, &mut progress, data.rows_per_call())?;
+    progress.finish();
+    let title = format!("{} — {}", cfg.data.dataset, cfg.objective.label());
+    let m = data.measure(dir, &x, &cfg.sample, &title)?;
     let summary = SampleSummary {
         sampler: sampler.label(),
         n: cfg.sample.n,
-        mmd,
-        mmd_bandwidth: cfg.sample.mmd_bandwidth,
+        mmd: m.mmd,
+        mmd_bandwidth: m.bandwidth,
         rounds: stats.rounds,
         nfe: stats.nfe,
         sample_seconds: stats.wall.as_secs_f64(),
         train_seconds,
     };
     write_json(&dir.join("summary.json"), &summary)?;
-    tracing::info!(mmd, bandwidth = cfg.sample.mmd_bandwidth, n = cfg.sample.n, "samples written");
+    tracing::info!(mmd = m.mmd, bandwidth = m.bandwidth, n = cfg.sample.n, "samples written");
     println!(
-        "run {}\n  MMD (b = {}) of {} samples to held-out data: {:.5}\n  sampler {}: {} rounds, {} NFE, {:.1} s",
+        "run {}\n  {}\n  sampler {}: {} rounds, {} NFE, {:.1} s",
         dir.display(),
-        cfg.sample.mmd_bandwidth,
-        cfg.sample.n,
-        mmd,
+        m.describe(cfg.sample.n),
         summary.sampler,
         stats.rounds,
         stats.nfe,
         summary.sample_seconds
     );
-    Ok(())
-}
-
-/// Writes `prefix.npy` (and `prefix.csv` for points) and returns the samples as a point cloud.
-pub fn write_samples(dir: &Path, prefix: &str, x: &Tensor) -> Result<PointCloud> {
-    let x64 = x.to_dtype(DType::F64)?.to_device(&Device::Cpu)?;
-    let npy = dir.join(format!("{prefix}.npy"));
-    x64.write_npy(&npy).with_context(|| format!("writing {}", npy.display()))?;
-    let rows = x64.dim(0)?;
-    let cloud = PointCloud::new(x64.flatten_all()?.to_vec1::<f64>()?, x64.elem_count() / rows.max(1))?;
-    if x.rank() == 2 {
-        cdm_data::write_csv(&dir.join(format!("{prefix}.csv")), &cloud, None)?;
+    if let Some(plot) = &m.plot {
+        println!("  plot: {}", plot.display());
     }
-    Ok(cloud)
+    Ok(())
 }

@@ -12,15 +12,19 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
-use cdm_core::{BaseCovariance, GaussianBase, Itd, NoiseSource};
+use cdm_core::{Itd, NoiseSource};
 use cdm_samplers::{Observer, Round};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ModelSpec, ObjectiveConfig, RunConfig, StandardLoss};
-use crate::points::load_points;
-use crate::run_dir::{read_json, write_json};
+use crate::data::{POINT_ROWS_PER_CALL as ROWS_PER_CALL, load_points, write_samples};
+use crate::dataset::DatasetSpec;
+use crate::run_dir::{SavedConfig, SavedRun, Weights, read_json, write_json};
 use crate::sampling::{SamplerArgs, SamplerKind};
-use crate::train::{SavedConfig, train_in};
+use crate::train::{Init, train_run};
+
+/// ITD integration points per held-out point of the NLL column.
+const NLL_POINTS: usize = 128;
 
 /// How much compute to spend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -104,7 +108,7 @@ fn variants() -> Vec<Variant> {
 }
 
 /// Trains a variant unless its run directory already holds the same finished run.
-fn ensure_trained(dir: &Path, cfg: &RunConfig, init: Option<PathBuf>) -> Result<()> {
+fn ensure_trained(dir: &Path, cfg: &RunConfig, init: Option<Init>) -> Result<()> {
     let done = dir.join("ema.safetensors").exists() && dir.join("config.json").exists();
     if done {
         let saved: SavedConfig = read_json(&dir.join("config.json"))?;
@@ -114,7 +118,7 @@ fn ensure_trained(dir: &Path, cfg: &RunConfig, init: Option<PathBuf>) -> Result<
             v["model"] = serde_json::Value::Null; // the saved model spec has its dimension filled in
             v
         };
-        if strip(&saved.config) == strip(cfg) && saved.init == init {
+        if strip(&saved.config) == strip(cfg) && saved.init == init.as_ref().map(Init::weights_file) {
             tracing::info!(run = %dir.display(), "cached: training skipped");
             return Ok(());
         }
@@ -124,7 +128,7 @@ fn ensure_trained(dir: &Path, cfg: &RunConfig, init: Option<PathBuf>) -> Result<
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir)?;
-    train_in(cfg.clone(), dir.to_path_buf(), init, false)?;
+    train_run(cfg.clone(), dir.to_path_buf(), init, false)?;
     Ok(())
 }
 
@@ -182,15 +186,14 @@ fn samplers() -> Vec<(String, SamplerArgs)> {
 fn evaluate(dir: &Path, v: &Variant, plan: &Plan, cfg: &RunConfig, device: &Device) -> Result<VariantResult> {
     let data = load_points(&cfg.data)?;
     let dim = data.train.dim();
-    let spec: ModelSpec = read_json(&dir.join("model.json"))?;
-    let net = crate::model::load(&spec, &dir.join("ema.safetensors"), device)?;
+    let net = SavedRun::open(dir)?.network(Weights::Ema, device)?;
     let reference = data.validation.data();
     let mut results = Vec::new();
     for (name, args) in samplers() {
         let started = Instant::now();
         let mut observer = MmdPerRound { reference, dim, bandwidth: cfg.sample.mmd_bandwidth, mmd: Vec::new() };
-        let (x, stats) = args.run(&net, plan.samples, &[dim], cfg.sample.seed, device, &mut observer)?;
-        let samples = crate::report::write_samples(dir, &format!("reproduce-{}", args.label()), &x)?;
+        let (x, stats) = args.run(&net, plan.samples, &[dim], cfg.sample.seed, device, &mut observer, ROWS_PER_CALL)?;
+        let samples = write_samples(dir, &format!("reproduce-{}", args.label()), &x)?;
         let mmd = cdm_metrics::mmd2(samples.data(), reference, dim, cfg.sample.mmd_bandwidth)?;
         if dim == 2 {
             let path = dir.join(format!("reproduce-{}.png", args.label()));
@@ -211,11 +214,11 @@ fn evaluate(dir: &Path, v: &Variant, plan: &Plan, cfg: &RunConfig, device: &Devi
             mmd_per_round: observer.mmd,
         });
     }
-    let base = GaussianBase::from_data(data.train.data(), data.train.len(), dim, BaseCovariance::Diagonal)?;
-    let itd = Itd::from_base_heuristic(base, 3.0, 128, 1 << 16)?;
+    let itd = Itd::from_base_heuristic(data.base(None)?, 3.0, NLL_POINTS, ROWS_PER_CALL)?;
     let n = plan.nll_points.min(data.validation.len());
     let held_out = data.validation.rows(&(0..n).collect::<Vec<_>>()).to_tensor(DType::F32, device)?;
-    let nll = cdm_metrics::dataset_nll(&itd, &net, &held_out, 256, &NoiseSource::new(7))?;
+    let inputs_per_call = ROWS_PER_CALL / NLL_POINTS;
+    let nll = cdm_metrics::dataset_nll(&itd, &net, &held_out, inputs_per_call, &NoiseSource::new(7))?;
     let summary: crate::report::SampleSummary = read_json(&dir.join("summary.json"))?;
     Ok(VariantResult {
         key: v.key.into(),
@@ -249,14 +252,14 @@ pub fn run(args: &ReproduceArgs) -> Result<PathBuf> {
                 ..Default::default()
             };
             cfg.name = Some(format!("{dataset}-{}", v.key));
-            cfg.data.dataset = dataset.into();
+            cfg.data.dataset = DatasetSpec::Toy(dataset.parse()?);
             cfg.train.steps = if v.init.is_some() { plan.finetune_steps } else { plan.steps };
             cfg.train.progress = !args.no_progress;
             if v.init.is_some() {
                 cfg.train.lr /= 4.0;
             }
             cfg.sample.n = plan.samples;
-            let init = v.init.map(|k| args.out.join(format!("{dataset}-{k}")));
+            let init = v.init.map(|k| Init::Weights(args.out.join(format!("{dataset}-{k}"))));
             ensure_trained(&dir, &cfg, init)?;
             let eval_path = dir.join("eval-reproduce.json");
             let result = match read_json::<VariantResult>(&eval_path) {

@@ -1,10 +1,94 @@
-//! Run directories: naming, `config.json` with the git revision, and JSON helpers.
+//! Run directories: naming, `config.json` with the git revision, opening a saved run, and JSON
+//! helpers. The layout of a run directory is in docs/architecture.md.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use candle_core::Device;
 use serde::Serialize;
+
+use crate::config::{ModelSpec, RunConfig};
+use crate::device::parse_device;
+use crate::model::Network;
+
+/// The `config.json` of a run.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct SavedConfig {
+    /// The resolved configuration.
+    pub config: RunConfig,
+    /// `git rev-parse HEAD` when the run started.
+    pub git_revision: String,
+    /// The training seed.
+    pub seed: u64,
+    /// Weights the run started from, if fine-tuning.
+    pub init: Option<PathBuf>,
+    /// The cdm version.
+    pub cdm_version: String,
+}
+
+impl SavedConfig {
+    /// The record of a run starting now from `init`.
+    pub fn new(config: RunConfig, init: Option<PathBuf>) -> Self {
+        let seed = config.train.seed;
+        Self { config, git_revision: git_revision(), seed, init, cdm_version: env!("CARGO_PKG_VERSION").into() }
+    }
+}
+
+/// Which weights of a run to load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights {
+    /// The exponential moving average (what sampling uses by default).
+    Ema,
+    /// The optimizer's final weights.
+    Raw,
+}
+
+impl Weights {
+    /// The file name inside the run directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Weights::Ema => "ema.safetensors",
+            Weights::Raw => "model.safetensors",
+        }
+    }
+}
+
+/// A trained run read back from its directory: `config.json` and `model.json`.
+pub struct SavedRun {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Its `config.json`.
+    pub saved: SavedConfig,
+    /// Its `model.json`.
+    pub spec: ModelSpec,
+}
+
+impl SavedRun {
+    /// Reads `dir/config.json` and `dir/model.json`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            saved: read_json(&dir.join("config.json"))?,
+            spec: read_json(&dir.join("model.json"))?,
+        })
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> &RunConfig {
+        &self.saved.config
+    }
+
+    /// The run's device, or `override_device` if given.
+    pub fn device(&self, override_device: Option<&str>) -> Result<Device> {
+        parse_device(override_device.unwrap_or(&self.saved.config.device))
+    }
+
+    /// The network with the run's `weights`.
+    pub fn network(&self, weights: Weights, device: &Device) -> Result<Network> {
+        Network::load(&self.spec, &self.dir.join(weights.file_name()), device)
+    }
+}
 
 /// `YYYYMMDD-HHMMSS` in UTC.
 pub fn utc_stamp() -> String {

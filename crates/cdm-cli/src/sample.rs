@@ -2,16 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
-use cdm_samplers::SamplerStats;
+use anyhow::{Context, Result};
 
-use crate::config::ModelSpec;
-use crate::points::load_points;
+use crate::data;
 use crate::progress::SamplingProgress;
-use crate::report::write_samples;
-use crate::run_dir::{read_json, write_json};
+use crate::run_dir::{SavedRun, Weights, write_json};
 use crate::sampling::SamplerArgs;
-use crate::train::{SavedConfig, run_device};
 
 /// `cdm sample` options.
 #[derive(Clone, Debug, clap::Args)]
@@ -56,85 +52,50 @@ struct Stats<'a> {
     finished_sequentially: usize,
     wall_seconds: f64,
     mmd: Option<f64>,
-    mmd_bandwidth: Option<f64>,
-}
-
-impl<'a> Stats<'a> {
-    fn new(args: &'a SampleArgs, weights: &'a str, stats: &SamplerStats, mmd: Option<f64>, bandwidth: f64) -> Self {
-        Self {
-            sampler: &args.sampler,
-            label: args.sampler.label(),
-            n: args.n,
-            seed: args.seed,
-            weights,
-            rounds: stats.rounds,
-            nfe: stats.nfe,
-            forward_calls: stats.forward_calls,
-            finished_sequentially: stats.finished_sequentially,
-            wall_seconds: stats.wall.as_secs_f64(),
-            mmd,
-            mmd_bandwidth: Some(bandwidth),
-        }
-    }
+    mmd_bandwidth: f64,
 }
 
 /// Runs `cdm sample`.
 pub fn run(args: &SampleArgs) -> Result<PathBuf> {
-    let saved: SavedConfig = read_json(&args.run.join("config.json"))?;
-    let spec: ModelSpec = read_json(&args.run.join("model.json"))?;
-    let device = run_device(&saved.config, args.device.as_deref())?;
-    let weights = if args.no_ema { "model.safetensors" } else { "ema.safetensors" };
-    let net = crate::model::load(&spec, &args.run.join(weights), &device)?;
+    let run = SavedRun::open(&args.run)?;
+    let device = run.device(args.device.as_deref())?;
+    let weights = if args.no_ema { Weights::Raw } else { Weights::Ema };
+    let net = run.network(weights, &device)?;
+    let data = data::load(&run.config().data)?;
     let label = args.sampler.label();
     let out = args.out.clone().unwrap_or_else(|| args.run.join(format!("samples-{label}")));
-    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut progress = SamplingProgress::new(args.sampler.steps.unwrap_or(1000), &label, !args.no_progress);
-    let images = if crate::images::is_image_dataset(&saved.config.data.dataset) {
-        Some(crate::images::load_images(&saved.config.data)?)
-    } else {
-        None
-    };
-    if let Some(data) = &images {
-        let (x, stats) = args.sampler.run(&net, args.n, &data.shape(), args.seed, &device, &mut progress)?;
-        progress.finish();
-        let m = crate::image_train::measure_images(&out, &x, data, saved.config.sample.mmd_reference)?;
-        let mmd = Some(m.mmd).filter(|v| v.is_finite());
-        let record = Stats::new(args, weights, &stats, mmd, m.bandwidth);
-        write_json(&out.join("stats.json"), &record)?;
-        println!(
-            "{label}: {} samples → {}\n  {} rounds, {} NFE per sample, {:.2} s, MMD (pixels, b = {:.3}, {} held-out images) {:.5}\n  grid: {}",
-            args.n,
-            out.display(),
-            stats.rounds,
-            stats.nfe,
-            stats.wall.as_secs_f64(),
-            m.bandwidth,
-            m.reference,
-            m.mmd,
-            out.join("samples.png").display()
-        );
-        return Ok(out);
-    }
-    let data = load_points(&saved.config.data)?;
-    let dim = data.train.dim();
-    let (x, stats) = args.sampler.run(&net, args.n, &[dim], args.seed, &device, &mut progress)?;
+    let shape = data.sample_shape();
+    let (x, stats) = args.sampler.run(&net, args.n, &shape, args.seed, &device, &mut progress, data.rows_per_call())?;
     progress.finish();
-    let samples = write_samples(&out, "samples", &x)?;
-    let mmd = cdm_metrics::mmd2(samples.data(), data.validation.data(), dim, saved.config.sample.mmd_bandwidth).ok();
-    if dim == 2 {
-        let title = format!("{label} (MMD {:.5})", mmd.unwrap_or(f64::NAN));
-        cdm_metrics::scatter_vs_data(out.join("samples.png"), samples.data(), data.validation.data(), &title)?;
-    }
-    let record = Stats::new(args, weights, &stats, mmd, saved.config.sample.mmd_bandwidth);
+    let m = data.measure(&out, &x, &run.config().sample, &label)?;
+    let record = Stats {
+        sampler: &args.sampler,
+        label: label.clone(),
+        n: args.n,
+        seed: args.seed,
+        weights: weights.file_name(),
+        rounds: stats.rounds,
+        nfe: stats.nfe,
+        forward_calls: stats.forward_calls,
+        finished_sequentially: stats.finished_sequentially,
+        wall_seconds: stats.wall.as_secs_f64(),
+        mmd: m.mmd,
+        mmd_bandwidth: m.bandwidth,
+    };
     write_json(&out.join("stats.json"), &record)?;
     println!(
-        "{label}: {} samples → {}\n  {} rounds, {} NFE per sample, {:.2} s, MMD {:.5}",
+        "{label}: {} samples → {}\n  {} rounds, {} NFE per sample, {:.2} s\n  {}",
         args.n,
         out.display(),
         stats.rounds,
         stats.nfe,
         stats.wall.as_secs_f64(),
-        mmd.unwrap_or(f64::NAN)
+        m.describe(args.n)
     );
+    if let Some(plot) = &m.plot {
+        println!("  plot: {}", plot.display());
+    }
     Ok(out)
 }

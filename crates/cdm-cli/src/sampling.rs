@@ -52,9 +52,10 @@ pub struct SamplerArgs {
     #[arg(long, default_value_t = 0.0)]
     pub churn: f64,
     /// Most rows per denoiser call: bounds memory when ParaDiGMS evaluates a whole chain of
-    /// many samples (500 Dino samples × 1000 steps unchunked peaked at 7.3 GB).
-    #[arg(long, default_value_t = 65_536)]
-    pub max_rows: usize,
+    /// many samples (500 Dino samples × 1000 steps unchunked peaked at 7.3 GB). Default: the
+    /// data kind's (65 536 for points, 256 for images).
+    #[arg(long)]
+    pub max_rows: Option<usize>,
 }
 
 impl Default for SamplerArgs {
@@ -68,7 +69,7 @@ impl Default for SamplerArgs {
             max_rounds: None,
             eta: 0.0,
             churn: 0.0,
-            max_rows: 65_536,
+            max_rows: None,
         }
     }
 }
@@ -119,7 +120,8 @@ impl SamplerArgs {
         })
     }
 
-    /// Draws `n` samples of shape `sample_shape`; sample i's noise depends only on (seed, i).
+    /// Draws `n` samples of shape `sample_shape`, at most `--max-rows` (else `rows_per_call`)
+    /// rows per denoiser call; sample i's noise depends only on (seed, i).
     pub fn run(
         &self,
         d: &dyn Denoiser,
@@ -128,7 +130,9 @@ impl SamplerArgs {
         seed: u64,
         device: &Device,
         observer: &mut dyn cdm_samplers::Observer,
+        rows_per_call: usize,
     ) -> Result<(Tensor, SamplerStats)> {
+        let max_rows = Some(self.max_rows.unwrap_or(rows_per_call));
         let map = self.step_map(&DiscreteSchedule::ddpm())?;
         let noise = SamplerNoise::seeded(&NoiseSource::new(seed), 0, n, sample_shape, DType::F32, device)?;
         let out = if self.is_parallel() {
@@ -136,17 +140,11 @@ impl SamplerArgs {
                 window: self.window.unwrap_or(usize::MAX),
                 tolerance: self.tolerance,
                 max_rounds: self.max_rounds,
-                max_rows: Some(self.max_rows),
+                max_rows,
             };
             cdm_samplers::Sampler::sample(&Paradigms::new(cfg)?, d, map.as_ref(), &noise, observer)?
         } else {
-            cdm_samplers::Sampler::sample(
-                &Sequential { max_rows: Some(self.max_rows) },
-                d,
-                map.as_ref(),
-                &noise,
-                observer,
-            )?
+            cdm_samplers::Sampler::sample(&Sequential { max_rows }, d, map.as_ref(), &noise, observer)?
         };
         Ok((out.x, out.stats))
     }

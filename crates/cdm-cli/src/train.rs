@@ -1,20 +1,18 @@
-//! `cdm train`: train a point denoiser, then sample, measure and plot it.
+//! `cdm train`: resolve the run config, train a denoiser on points or images, then sample,
+//! measure and plot it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device, Tensor};
-use cdm_core::{BaseCovariance, GaussianBase, Itd, NoiseSource};
-use cdm_objectives::{Cdl, CdlMode, ItdLoss, Mse, Objective, WeightedSum, ZetaDistribution};
 use cdm_train::Trainer;
 
-use crate::config::{CdlConfig, ModelSpec, ObjectiveConfig, RunConfig, StandardLoss};
-use crate::points::{PointData, load_points};
-use crate::run_dir::{self, read_json, write_json};
-use crate::{device::parse_device, model, report};
-
-/// Rows per denoiser call inside the estimators.
-const MAX_ROWS: usize = 1 << 16;
+use crate::config::{ModelSpec, RunConfig};
+use crate::dataset::{DataKind, DatasetSpec};
+use crate::device::parse_device;
+use crate::model::{Network, load_weights, named_vars};
+use crate::objective::parse_objective;
+use crate::run_dir::{self, SavedConfig, SavedRun, Weights, write_json};
+use crate::{data, report};
 
 /// `cdm train` options; flags override the TOML config, which overrides the defaults.
 #[derive(Clone, Debug, clap::Args)]
@@ -31,7 +29,7 @@ pub struct TrainArgs {
     /// Toy name (dino, moons, circles, rings, swiss-roll, 8gaussians, pinwheel, two-spirals, checkerboard, gmm1d), csv:PATH,
     /// or images: digits, mnist:DIR, fashion-mnist:DIR, cifar10:DIR, folder:DIR.
     #[arg(long)]
-    pub dataset: Option<String>,
+    pub dataset: Option<DatasetSpec>,
     /// Model: mlp (the paper's residual MLP), plain-mlp, or unet (images; default for image data sets).
     #[arg(long)]
     pub model: Option<String>,
@@ -80,52 +78,41 @@ pub struct TrainArgs {
     pub no_progress: bool,
 }
 
-/// The `config.json` of a run.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct SavedConfig {
-    /// The resolved configuration.
-    pub config: RunConfig,
-    /// `git rev-parse HEAD` when the run started.
-    pub git_revision: String,
-    /// The training seed.
-    pub seed: u64,
-    /// Weights the run started from, if fine-tuning.
-    pub init: Option<PathBuf>,
-    /// The cdm version.
-    pub cdm_version: String,
+/// Where the first weights of a fine-tuning run come from.
+#[derive(Clone, Debug)]
+pub enum Init {
+    /// `--init`: a run directory (its EMA weights) or a safetensors file.
+    Weights(PathBuf),
+    /// `--init-diffusers`: a diffusers `UNet2DModel` directory, whose config defines the model.
+    Diffusers(PathBuf),
 }
 
-/// Parses an `--objective` value.
-pub fn parse_objective(label: &str, base: &ObjectiveConfig) -> Result<ObjectiveConfig> {
-    let cdl = |mode| match mode {
-        // the authors' setting: K = batch size, 2 instances
-        CdlMode::Faithful => {
-            Some(CdlConfig { mode, points: 0, instances: None, ..base.cdl.clone().unwrap_or_default() })
+impl Init {
+    /// The safetensors file to load.
+    pub fn weights_file(&self) -> PathBuf {
+        match self {
+            Init::Weights(p) if p.is_dir() => p.join(Weights::Ema.file_name()),
+            Init::Weights(p) => p.clone(),
+            Init::Diffusers(dir) => cdm_models::CheckpointFiles::in_dir(dir).weights,
         }
-        CdlMode::Improved => Some(CdlConfig { mode, ..base.cdl.clone().unwrap_or_default() }),
-    };
-    let (standard, cdl) = match label {
-        "mse" => (StandardLoss::Mse, None),
-        "itd" => (StandardLoss::Itd, None),
-        "cdl" => (StandardLoss::None, cdl(CdlMode::Improved)),
-        "mse+cdl" => (StandardLoss::Mse, cdl(CdlMode::Improved)),
-        "itd+cdl" => (StandardLoss::Itd, cdl(CdlMode::Improved)),
-        "mse+cdl-faithful" => (StandardLoss::Mse, cdl(CdlMode::Faithful)),
-        "itd+cdl-faithful" => (StandardLoss::Itd, cdl(CdlMode::Faithful)),
-        other => bail!(
-            "unknown objective {other:?}: expected mse, itd, cdl, mse+cdl, itd+cdl, mse+cdl-faithful or itd+cdl-faithful"
-        ),
-    };
-    Ok(ObjectiveConfig { standard, cdl, ..base.clone() })
+    }
+
+    fn flag(&self) -> &'static str {
+        match self {
+            Init::Weights(_) => "--init",
+            Init::Diffusers(_) => "--init-diffusers",
+        }
+    }
 }
 
+/// The config of a new run: the defaults of its data kind, then `--config`, then the flags.
 fn resolve(args: &TrainArgs) -> Result<RunConfig> {
     let mut cfg = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str::<RunConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
+            RunConfig::from_toml(&text, args.dataset.as_ref()).with_context(|| format!("parsing {}", path.display()))?
         }
-        None => RunConfig::default(),
+        None => RunConfig::defaults_for(args.dataset.as_ref().map_or(DataKind::Points, DatasetSpec::kind)),
     };
     if let Some(v) = &args.name {
         cfg.name = Some(v.clone());
@@ -141,19 +128,11 @@ fn resolve(args: &TrainArgs) -> Result<RunConfig> {
             other => bail!("unknown model {other:?}: expected mlp, plain-mlp or unet"),
         };
     }
-    let images = crate::images::is_image_dataset(&cfg.data.dataset);
     if let Some(dir) = &args.init_diffusers {
         let files = cdm_models::CheckpointFiles::in_dir(dir);
         let unet: cdm_models::UnetConfig = cdm_models::checkpoint::load_config(&files.config)
             .with_context(|| format!("--init-diffusers {}", dir.display()))?;
         cfg.model = ModelSpec::Unet(unet);
-    } else if images && !matches!(cfg.model, ModelSpec::Unet(_)) {
-        // the point MLPs do not take images: the tiny UNet of the digits recipe
-        cfg.model = ModelSpec::tiny_unet(1);
-    }
-    if images && args.samples.is_none() && cfg.sample.n == crate::config::SampleConfig::default().n {
-        // 2000 DDPM samples of a UNet take long on a CPU: an 8×8 grid
-        cfg.sample.n = 64;
     }
     if let Some(v) = &args.objective {
         cfg.objective = parse_objective(v, &cfg.objective)?;
@@ -174,151 +153,74 @@ fn resolve(args: &TrainArgs) -> Result<RunConfig> {
     Ok(cfg)
 }
 
-/// Builds `w_std·L_std + w_cdl·L_cdl` with the Gaussian base fitted to the training data.
-pub fn build_objective(cfg: &ObjectiveConfig, data: &PointData, batch_size: usize) -> Result<WeightedSum> {
-    let dim = data.train.dim();
-    let faithful = cfg.cdl.as_ref().is_some_and(|c| c.mode == CdlMode::Faithful);
-    // The authors fit the base to one batch; the improved path uses the whole training set.
-    let rows = if faithful { batch_size.min(data.train.len()) } else { data.train.len() };
-    let base = GaussianBase::from_data(&data.train.data()[..rows * dim], rows, dim, BaseCovariance::Diagonal)?;
-    // 1-D/2-D: ζ follows the integration's own logistic, as the authors' toy code does
-    assemble_objective(cfg, base, batch_size, MAX_ROWS, |itd| ZetaDistribution::Logistic(itd.config().proposal))
-}
-
-/// `w_std·L_std + w_cdl·L_cdl` over a Gaussian `base`, estimators capped at `max_rows` per
-/// denoiser call; `default_zeta` picks ζ's distribution when the config leaves it unset.
-pub fn assemble_objective(
-    cfg: &ObjectiveConfig,
-    base: GaussianBase,
-    batch_size: usize,
-    max_rows: usize,
-    default_zeta: fn(&Itd) -> ZetaDistribution,
-) -> Result<WeightedSum> {
-    let mut parts: Vec<(f64, Box<dyn Objective + Send + Sync>)> = Vec::new();
-    match cfg.standard {
-        StandardLoss::Mse => parts.push((cfg.standard_weight, Box::new(Mse::new(cdm_core::DiscreteSchedule::ddpm())))),
-        StandardLoss::Itd => {
-            let itd = Itd::from_base_heuristic(base.clone(), 3.0, 1, max_rows)?;
-            parts.push((cfg.standard_weight, Box::new(ItdLoss::new(itd))));
-        }
-        StandardLoss::None => {}
-    }
-    if let Some(c) = &cfg.cdl {
-        let points = if c.points == 0 { batch_size } else { c.points };
-        let itd = c.itd(base, points, max_rows)?;
-        let p = itd.config().proposal;
-        tracing::info!(loc = p.loc, scale = p.scale, clip = p.clip, points, "CDL log-SNR proposal");
-        let zeta = c.zeta.unwrap_or_else(|| default_zeta(&itd));
-        parts.push((c.weight, Box::new(Cdl::new(itd, zeta, c.mode, c.instances)?)));
-    }
-    if parts.is_empty() {
-        bail!("the objective has no part: choose a standard loss or a CDL");
-    }
-    Ok(WeightedSum::new(parts))
-}
-
-/// Fills `vars` from `--init`: a run directory (its EMA weights) or a safetensors file.
-fn load_init(init: &Path, vars: &candle_nn::VarMap) -> Result<()> {
-    let file = if init.is_dir() { init.join("ema.safetensors") } else { init.to_path_buf() };
-    cdm_models::checkpoint::load_weights(&file, vars).with_context(|| format!("--init {}", file.display()))?;
-    tracing::info!(from = %file.display(), "initialised from checkpoint");
-    Ok(())
-}
-
 /// Runs `cdm train`.
 pub fn run(args: &TrainArgs) -> Result<PathBuf> {
-    match &args.resume {
-        Some(dir) => {
-            let saved: SavedConfig = read_json(&dir.join("config.json"))?;
-            let mut cfg = saved.config;
-            cfg.train.progress = !args.no_progress;
-            cfg.train.steps = args.steps.unwrap_or(cfg.train.steps);
-            if crate::images::is_image_dataset(&cfg.data.dataset) {
-                return crate::image_train::train_images(cfg, dir.clone(), saved.init, false, true);
-            }
-            train_in(cfg, dir.clone(), saved.init, true)
-        }
-        None => {
-            let cfg = resolve(args)?;
-            let name = cfg.name.clone().unwrap_or_else(|| {
-                format!(
-                    "{}-{}-{}",
-                    cfg.data.dataset.replace([':', '/'], "_"),
-                    cfg.objective.label(),
-                    run_dir::utc_stamp()
-                )
-            });
-            let dir = run_dir::create(&args.runs_dir, &name)?;
-            if crate::images::is_image_dataset(&cfg.data.dataset) {
-                let diffusers = args.init_diffusers.as_ref().map(|d| cdm_models::CheckpointFiles::in_dir(d).weights);
-                let from_diffusers = diffusers.is_some();
-                let init = diffusers.or_else(|| args.init.clone());
-                return crate::image_train::train_images(cfg, dir, init, from_diffusers, false);
-            }
-            if args.init_diffusers.is_some() {
-                bail!("--init-diffusers needs an image data set");
-            }
-            train_in(cfg, dir, args.init.clone(), false)
-        }
+    if let Some(dir) = &args.resume {
+        let mut cfg = SavedRun::open(dir)?.saved.config;
+        cfg.train.progress = !args.no_progress;
+        cfg.train.steps = args.steps.unwrap_or(cfg.train.steps);
+        return train_run(cfg, dir.clone(), None, true);
     }
+    let cfg = resolve(args)?;
+    let name = cfg.name.clone().unwrap_or_else(|| {
+        let dataset = cfg.data.dataset.to_string().replace([':', '/'], "_");
+        format!("{dataset}-{}-{}", cfg.objective.label(), run_dir::utc_stamp())
+    });
+    let dir = run_dir::create(&args.runs_dir, &name)?;
+    let init = match (&args.init, &args.init_diffusers) {
+        (_, Some(d)) => Some(Init::Diffusers(d.clone())),
+        (Some(w), None) => Some(Init::Weights(w.clone())),
+        (None, None) => None,
+    };
+    train_run(cfg, dir, init, false)
 }
 
-/// Trains `cfg` in `dir` (created), from `init` weights if given, resuming if `resume`;
-/// then plots the loss and samples the EMA model. Returns `dir`.
-pub fn train_in(cfg: RunConfig, dir: PathBuf, init: Option<PathBuf>, resume: bool) -> Result<PathBuf> {
+/// Trains `cfg` in `dir` (created), from `init` weights if given, continuing from the latest
+/// checkpoint if `resume`; then plots the loss and samples the EMA weights. Returns `dir`.
+///
+/// The one pipeline for every data kind: load the data ([`data::load`]), fit the model
+/// spec to it, record `config.json` and `model.json`, build the network and the objective,
+/// train, plot, sample and measure.
+pub fn train_run(cfg: RunConfig, dir: PathBuf, init: Option<Init>, resume: bool) -> Result<PathBuf> {
     let device = parse_device(&cfg.device)?;
-    let data = load_points(&cfg.data)?;
-    let spec = cfg.model.clone().with_dim(data.train.dim());
+    let data = data::load(&cfg.data)?;
+    let spec = data.fit_model(cfg.model.clone(), matches!(init, Some(Init::Diffusers(_))))?;
     let cfg = RunConfig { model: spec.clone(), ..cfg };
     if !resume {
-        let saved = SavedConfig {
-            config: cfg.clone(),
-            git_revision: run_dir::git_revision(),
-            seed: cfg.train.seed,
-            init: init.clone(),
-            cdm_version: env!("CARGO_PKG_VERSION").into(),
-        };
-        write_json(&dir.join("config.json"), &saved)?;
+        write_json(&dir.join("config.json"), &SavedConfig::new(cfg.clone(), init.as_ref().map(Init::weights_file)))?;
         write_json(&dir.join("model.json"), &spec)?;
-        if let Some(s) = &data.standardizer {
-            write_json(&dir.join("standardizer.json"), s)?;
-        }
+        data.save(&dir)?;
     }
-    tracing::info!(run = %dir.display(), dataset = %cfg.data.dataset, objective = %cfg.objective.label(), steps = cfg.train.steps, "training");
-
-    let (net, vars) = model::build(&spec, cfg.train.seed, &device)?;
+    tracing::info!(
+        run = %dir.display(), dataset = %cfg.data.dataset, data = %data.describe(), objective = %cfg.objective.label(),
+        steps = cfg.train.steps, "training"
+    );
+    let (net, vars) = Network::build(&spec, cfg.train.seed, &device, true)?;
     if let (Some(init), false) = (&init, resume) {
-        load_init(init, &vars)?;
+        let file = init.weights_file();
+        load_weights(&spec, &file, &vars).context(init.flag())?;
+        tracing::info!(from = %file.display(), "initialised from checkpoint");
     }
-    let objective = build_objective(&cfg.objective, &data, cfg.train.batch_size)?;
-    let train_x = data.train.to_tensor(DType::F32, &device)?;
-    let validation = data.validation.to_tensor(DType::F32, &device)?;
-    let batch_size = cfg.train.batch_size;
-    let n = data.train.len();
-    let batch_noise = NoiseSource::new(cfg.train.seed).fork("batches");
-    let mut batches = |step: u64, micro: usize| -> cdm_train::Result<Tensor> {
-        let mut rng = batch_noise.fork_index(step).fork_index(micro as u64).streams(0, 1);
-        let idx: Vec<u32> =
-            rng.uniform_f64(batch_size).iter().map(|u| ((u * n as f64) as usize).min(n - 1) as u32).collect();
-        let idx = Tensor::from_vec(idx, batch_size, &device)?;
-        Ok(train_x.index_select(&idx, 0)?)
-    };
-    let trainer = Trainer::new(cfg.train.clone(), model::named_vars(&vars), &net, &objective, &dir)?;
-    let summary = trainer.run(&mut batches, Some(&validation), resume)?;
+    let objective = data.objective(&cfg.objective, cfg.train.batch_size, cfg.data.seed)?;
+    let validation = data.validation(&device)?;
+    let train = &cfg.train;
+    let mut batches = data.batches(train.batch_size, train.grad_accumulation, train.seed, &device)?;
+    let trainer = Trainer::new(train.clone(), named_vars(&vars), &net, &objective, &dir)?;
+    let summary = trainer.run(batches.as_mut(), Some(&validation), resume)?;
+    let seconds = summary.wall.as_secs_f64();
+    let done = (summary.steps - summary.resumed_from).max(1);
     tracing::info!(
         steps = summary.steps,
         loss = summary.final_loss,
-        seconds = summary.wall.as_secs_f64(),
+        seconds,
+        seconds_per_step = seconds / done as f64,
         "training finished"
     );
+    drop(trainer);
+    drop(net);
     report::loss_curve(&dir)?;
     if cfg.sample.n > 0 {
-        report::sample_and_measure(&dir, &cfg, &data, &device, summary.wall.as_secs_f64())?;
+        report::sample_after_training(&dir, &cfg, data.as_ref(), &device, seconds)?;
     }
     Ok(dir)
-}
-
-/// The device a saved run trains on (for `cdm sample` and `cdm eval`).
-pub fn run_device(cfg: &RunConfig, override_device: Option<&str>) -> Result<Device> {
-    parse_device(override_device.unwrap_or(&cfg.device))
 }

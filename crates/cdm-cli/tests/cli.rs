@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{cdm, stderr, write};
+use common::{cdm, cdm_with_log, stderr, write};
 
 #[test]
 fn train_then_sample_writes_a_complete_run_directory() {
@@ -69,6 +69,12 @@ fn train_then_sample_writes_a_complete_run_directory() {
     assert!(rounds <= 40 && nfe <= 8 * rounds, "rounds {rounds}, nfe {nfe}");
     assert_eq!(std::fs::read_to_string(dir.join("samples.csv")).unwrap().lines().count(), 16);
 
+    // one sample has no MMD: the report says so instead of printing NaN
+    let one = cdm(&["sample", "--run", run.to_str().unwrap(), "--steps", "5", "--n", "1", "--no-progress"]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    let printed = String::from_utf8_lossy(&one.stdout);
+    assert!(printed.contains("n/a") && !printed.contains("NaN"), "{printed}");
+
     // resuming a finished run is a no-op that still succeeds; a second run of the same name is refused
     let again = cdm(&[
         "train",
@@ -85,6 +91,29 @@ fn train_then_sample_writes_a_complete_run_directory() {
 }
 
 #[test]
+fn an_image_data_set_without_a_config_trains_with_image_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let out = cdm_with_log(
+        &["train", "--dataset", "digits", "--steps", "2", "--samples", "0", "--runs-dir", runs.to_str().unwrap()],
+        "info",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // logs into a pipe carry no colour codes
+    assert!(stderr(&out).contains("training") && !stderr(&out).contains('\x1b'), "{}", stderr(&out));
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let cfg = &saved["config"];
+    assert_eq!(cfg["data"]["dataset"], "digits");
+    assert_eq!(cfg["model"]["kind"], "unet");
+    assert_eq!(cfg["objective"]["standard"], "mse");
+    assert!(cfg["objective"]["cdl"].is_null(), "{cfg}");
+    assert_eq!(cfg["train"]["batch_size"], 64);
+    assert_eq!(cfg["model"]["sample_size"], 8);
+}
+
+#[test]
 fn bad_input_fails_with_a_message_naming_what_is_wrong() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
@@ -96,6 +125,9 @@ fn bad_input_fails_with_a_message_naming_what_is_wrong() {
     let unknown_field = write(tmp.path(), "unknown.toml", "[train]\nlearning_rate = 0.1\n");
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--dataset".into(), "dinosaur".into()], "unknown"),
+        (vec!["--dataset".into(), "imagenet:/x".into()], "unknown prefix"),
+        (vec!["--dataset".into(), "digits".into(), "--model".into(), "mlp".into()], "need the UNet"),
+        (vec!["--model".into(), "unet".into()], "need an MLP"),
         (vec!["--dataset".into(), format!("csv:{}", bad_csv.display())], "bad.csv:3"),
         (vec!["--dataset".into(), format!("csv:{}", ragged.display())], "ragged.csv:2"),
         (vec!["--dataset".into(), format!("csv:{}", empty.display())], "empty.csv"),

@@ -6,9 +6,14 @@ use std::process::{Command, Output};
 
 /// Runs the `cdm` binary with quiet logs and the 2-core thread settings.
 pub fn cdm(args: &[&str]) -> Output {
+    cdm_with_log(args, "warn")
+}
+
+/// Runs the `cdm` binary with `RUST_LOG=log` and the 2-core thread settings.
+pub fn cdm_with_log(args: &[&str], log: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cdm"))
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .env("RAYON_NUM_THREADS", "2")
         .env("CANDLE_NUM_THREADS", "1")
         .output()
