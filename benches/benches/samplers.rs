@@ -3,7 +3,7 @@
 //! its time per NFE is a trained one's, its Picard rounds would not be — trained ParaDiGMS rounds
 //! and times are in `cargo xtask reproduce`).
 //!
-//! The data is the reference's toy (`docs/samplers.md` §7): 4 isotropic components in D = 8,
+//! The data is the reference's toy (`docs/samplers.md` §11): 4 isotropic components in D = 8,
 //! means ~ N(0, 4I), variance 0.05; B = 64 samples in f32 (the exact denoiser computes in f64 on
 //! the host). Benchmarks, all on the trailing grid:
 //!
@@ -14,7 +14,7 @@
 //!
 //! Each configuration prints its rounds (sequential depth) and NFE per sample before it is
 //! timed. On one CPU a batch of L positions costs about L times one position, so ParaDiGMS is
-//! expected to be *slower* here by up to NFE/S; its gain is the rounds column (`samplers.md` §5).
+//! expected to be *slower* here by up to NFE/S; its gain is the rounds column (`docs/samplers.md` §10).
 //!
 //! Run with `cargo bench -p cdm-benches --bench samplers`.
 

@@ -1,6 +1,6 @@
 //! The Gaussian reference density of the ITD integral.
 //!
-//! For `N(μ, Σ)` with eigenvalues `λ_1…λ_d` (`paper.md` §2.1):
+//! For `N(μ, Σ)` with eigenvalues `λ_1…λ_d` (`docs/math.md` §4):
 //!
 //! ```text
 //! h_G        = d/2·log(2πe) + ½ Σ_i log λ_i            (differential entropy, nats)
@@ -10,7 +10,7 @@
 //!
 //! The base changes only the integrand outside the clip window (its exact integral is the same
 //! for every base), so a base close to the data lowers both truncation bias and variance.
-//! The authors' heuristic for the logistic proposal (`paper.md` §2.3) is
+//! The authors' heuristic for the logistic proposal (`docs/math.md` §4) is
 //! `m = −mean(log λ)`, `s = √(1 + (3/π)·Var(log λ))` for d > 2 and `s = 3` otherwise
 //! (the 3/π is theirs; a variance match would be 3/π²).
 

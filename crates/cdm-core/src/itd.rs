@@ -1,6 +1,6 @@
 //! The ITD log-likelihood estimator and the noise-level log-ratio.
 //!
-//! **Log-likelihood** (Kong et al. 2023, ITD; `paper.md` §2). For an ε-denoiser,
+//! **Log-likelihood** (Kong et al. 2023, ITD; `docs/math.md` §6). For an ε-denoiser,
 //!
 //! ```text
 //! −log p(x) = h_G + ½ ∫ (E_ε‖ε − ε̂(z_α, α)‖² − mmse_G(α)) dα,   z_α = √σ(α)·x + √σ(−α)·ε
@@ -13,7 +13,7 @@
 //! −log p̂(x) = h_G + (1/K) Σ_k ½·w_k·(‖ε_k − ε̂(z_k, α_k)‖² − mmse_G(α_k))
 //! ```
 //!
-//! **Noised density** (`paper.md` §3). The same network defines the density `p_ζ` of the data
+//! **Noised density** (`docs/math.md` §7). The same network defines the density `p_ζ` of the data
 //! noised at ζ: replace `ε̂(z, α)` by `κ·ε̂(z, α′)` with `α′ = −LSE(−α, −ζ, −α−ζ)`,
 //! `κ = √(σ(−α)/σ(−α′))`.
 //!
@@ -26,7 +26,7 @@
 //! ```
 //!
 //! which has far lower variance than the authors' **faithful** estimator (independent draws for
-//! the two terms, `paper.md` §4.2). Either way both terms go through **one** denoiser call of
+//! the two terms, `docs/math.md` §7.3). Either way both terms go through **one** denoiser call of
 //! `2·B·K` rows, chunked under [`ItdConfig::max_rows`].
 //!
 //! Every estimate is returned as a [`PointwiseEstimate`]: a differentiable (B, K) tensor of

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! so large `α` means little noise. Noising an already noised point again composes two channels
-//! into one (Wu et al. 2024, §3; `paper.md` §3.1):
+//! into one (Wu et al. 2024; `docs/math.md` §7.1):
 //!
 //! ```text
 //! α′ = logit(σ(α)·σ(ζ)) = −LSE(−α, −ζ, −α−ζ)          (always α′ < min(α, ζ))
@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn alpha_prime_and_kappa_match_the_paper_table() {
-        // paper.md §3.1 example values.
+        // docs/math.md §7.1 example values.
         let cases = [(10.0, 6.0, 5.982, 0.134), (16.0, 10.5, 10.496, 0.0638), (10.0, 10.5, 9.526, 0.789)];
         for (a, z, ap, k) in cases {
             assert!((alpha_prime(a, z) - ap).abs() < 5e-4, "α′({a},{z}) = {}", alpha_prime(a, z));

@@ -1,7 +1,7 @@
 //! Truncated-logistic importance sampling over the log-SNR.
 //!
 //! The ITD integral runs over all α; it is estimated by drawing α from a logistic distribution
-//! truncated to `[m − c·s, m + c·s]` (ITD, Kong et al. 2023; `paper.md` §2.2):
+//! truncated to `[m − c·s, m + c·s]` (ITD, Kong et al. 2023; `docs/math.md` §5):
 //!
 //! ```text
 //! u ~ U(σ(−c), σ(c)),   α = m + s·logit(u),   v = (α − m)/s
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn weights_match_the_paper_table() {
-        // paper.md §2.2: (m, s, c) → w at centre, w at edge
+        // docs/math.md §5: (m, s, c) → w at centre, w at edge
         for (m, s, w_mid, w_edge) in [(4.0, 4.0, 14.48, 80.14), (0.0, 3.0, 10.86, 60.11), (10.5, 1.5, 5.43, 30.05)] {
             let q = TruncatedLogistic::new(m, s, 3.0).unwrap();
             assert!((q.weight(m) - w_mid).abs() < 0.01);

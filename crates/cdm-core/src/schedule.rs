@@ -17,7 +17,7 @@
 //! timesteps, and [`DiscreteSchedule::timestep`] with [`TimestepInverse::Exact`] is its exact
 //! inverse (binary search plus interpolation), so `t(α(t)) = t`. Outside `[α_{T−1}, α_0]` the
 //! timestep saturates at `T−1` or `0`. [`TimestepInverse::Official`] reproduces the mapping of
-//! the authors' code (`paper.md` §1.2): for the linear schedule the nearest point on a 10×
+//! the authors' code (`docs/math.md` §3.2): for the linear schedule the nearest point on a 10×
 //! finer grid of β/10, for the cosine schedule the closed-form arccos inverse.
 //!
 //! | name here | symbol |
@@ -252,7 +252,7 @@ mod tests {
         assert!((s.alpha_bar()[999] - 4.0358e-5).abs() / 4.0358e-5 < 1e-4);
         assert!((s.log_snrs()[0] - 9.2102).abs() < 1e-4);
         assert!((s.log_snrs()[999] + 10.1177).abs() < 1e-4);
-        // paper.md §1.2 table
+        // docs/math.md §3.1 table
         for (t, a) in [(10, 6.1201), (100, 2.1444), (500, -2.4727), (900, -8.2159)] {
             assert!((s.log_snrs()[t] - a).abs() < 1e-4, "α_{t} = {}", s.log_snrs()[t]);
         }
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn official_fine_grid_reproduces_the_authors_offsets() {
-        // paper.md §1.2 item 5: t → α_t → t(α_t) gives 0→0.8, 10→10.6, 100→100.5, 500→501.4, 999→999.9
+        // docs/math.md §3.2: t → α_t → t(α_t) gives 0→0.8, 10→10.6, 100→100.5, 500→501.4, 999→999.9
         let s = DiscreteSchedule::ddpm();
         for (t, expect) in [(0usize, 0.8), (10, 10.6), (100, 100.5), (500, 501.4), (999, 999.9)] {
             let got = s.timestep(s.log_snrs()[t], TimestepInverse::Official);

@@ -1,6 +1,6 @@
 //! Which training timesteps an `S`-step sampler visits.
 //!
-//! With `T` training steps and `S` sampling steps (diffusers `set_timesteps`; `samplers.md` §1.2):
+//! With `T` training steps and `S` sampling steps (diffusers `set_timesteps`; `docs/samplers.md` §1.2):
 //!
 //! ```text
 //! leading:   τ_i = (S − 1 − i)·⌊T/S⌋                        e.g. S = 50:  980, 960, …, 20, 0

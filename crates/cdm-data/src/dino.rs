@@ -1,6 +1,6 @@
 //! The Datasaurus "dino": 142 hand-drawn points, as the paper's `real_dino` data set.
 //!
-//! One draw (Wu et al. 2024, §6.2, after tanelp/tiny-diffusion):
+//! One draw (the authors' `real_dino`, `docs/math.md` §13.2; after tanelp/tiny-diffusion):
 //!
 //! 1. pick a row (x, y) of the 142 uniformly at random;
 //! 2. jitter in raw units: x += 0.15·N, y += 0.15·N;

@@ -15,7 +15,7 @@
 //! | pinwheel | k uniform in 0..5; r = 1 + 0.3·N, s = 0.1·N; 2·R(2πk/5 + 0.25·eʳ)·(r, s), R a counter-clockwise rotation |
 //! | two-spirals | u = 3π√U; d = (−u cos u + 0.5U, u sin u + 0.5U); coin flips d ↦ −d; d/3 + 0.1·N |
 //! | checkerboard | x = 4U − 2; y = U − 2·coin; y += ⌊x⌋ mod 2; 2·(x, y): 8 filled 2×2 cells of [−4, 4)², cell (i, j) filled iff i + j is even |
-//! | gmm1d | coin picks μ ∈ {−5, +5}; μ + N, i.e. 0.5·N(−5, 1) + 0.5·N(5, 1) (paper §6.1) |
+//! | gmm1d | coin picks μ ∈ {−5, +5}; μ + N, i.e. 0.5·N(−5, 1) + 0.5·N(5, 1) (`docs/math.md` §13.1) |
 //!
 //! The 8-Gaussians noise is FFJORD's 0.5 (the paper's repository uses 0.25); moons uses FFJORD's
 //! noise 0.1 and affine map; pinwheel rotates counter-clockwise (FFJORD's `einsum` mirrors it).

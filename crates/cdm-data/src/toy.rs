@@ -36,7 +36,7 @@ use crate::{Error, PointCloud, Result, dino, shapes};
 /// A seeded toy distribution. Serialises as its [`Toy::name`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Toy {
-    /// The Datasaurus dino, standardised (paper §6.2).
+    /// The Datasaurus dino, standardised (`docs/math.md` §13.2).
     #[serde(rename = "dino")]
     Dino,
     /// Two interleaved half circles.
@@ -63,7 +63,7 @@ pub enum Toy {
     /// Eight filled cells of a 4 × 4 checkerboard.
     #[serde(rename = "checkerboard")]
     Checkerboard,
-    /// The 1-D mixture 0.5·N(−5, 1) + 0.5·N(5, 1) (paper §6.1).
+    /// The 1-D mixture 0.5·N(−5, 1) + 0.5·N(5, 1) (`docs/math.md` §13.1).
     #[serde(rename = "gmm1d")]
     TwoModes1d,
 }

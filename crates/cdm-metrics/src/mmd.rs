@@ -1,4 +1,4 @@
-//! Maximum mean discrepancy, exactly as the paper's evaluation code computes it (`paper.md` §6.2).
+//! Maximum mean discrepancy, exactly as the paper's evaluation code computes it (`docs/math.md` §12.1).
 //!
 //! Kernel (b is a *variance*; the prefactor is the 1-D one whatever the dimension):
 //!
@@ -102,7 +102,7 @@ pub fn paper_bandwidth_grid() -> Vec<f64> {
     (0..n).map(|i| lo + (hi - lo) * i as f64 / (n - 1) as f64).collect()
 }
 
-/// The bandwidth in `grid` maximising MMD(data, N(0, I)), the paper's rule (`paper.md` §6.2).
+/// The bandwidth in `grid` maximising MMD(data, N(0, I)), the paper's rule (`docs/math.md` §12.1).
 ///
 /// The normal sample has as many points as `data` and is drawn from [`BANDWIDTH_SEED`], so the
 /// choice is reproducible. Ties go to the smallest bandwidth.

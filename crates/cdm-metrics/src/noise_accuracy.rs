@@ -2,8 +2,8 @@
 //!
 //! Every clean input x_i is noised at every candidate level ζ_j of a
 //! [`NoiseLevelClassifier`] (`z = √σ(ζ_j)·x_i + √σ(−ζ_j)·ε`, `ζ = +∞` leaves x_i clean) and
-//! classified by the denoiser's implicit posterior `P(ζ | z)` (`paper.md` §3.2). With N inputs
-//! and L levels,
+//! classified by the denoiser's implicit posterior `P(ζ | z)` (`docs/math.md` §8, §12.2). With
+//! N inputs and L levels,
 //!
 //! ```text
 //! confusion[j][k] = #{inputs noised at ζ_j predicted as ζ_k},   accuracy = Σ_j confusion[j][j] / (N·L)

@@ -1,4 +1,4 @@
-//! The paper's residual MLP denoiser for vectors (§6.2, the 2-D Dino network).
+//! The paper's residual MLP denoiser for vectors (the 2-D Dino network, `docs/math.md` §13.2).
 //!
 //! ```text
 //! e  = PE(s·α)                                  sinusoidal log-SNR embedding, d_model wide

@@ -1,4 +1,4 @@
-//! The small plain MLP of the paper's 1-D experiment (§6.1).
+//! The small plain MLP of the paper's 1-D experiment (`docs/math.md` §13.1).
 //!
 //! ```text
 //! e = PE(s·α)                                   sinusoidal log-SNR embedding, embedding_dim wide

@@ -11,7 +11,7 @@
 //! L_cdl = (1/B) Σ_{i ∈ instances} ℓ_i
 //! ```
 //!
-//! Gradients flow through both log-densities. Two modes (`paper.md` §4.2, §4.10):
+//! Gradients flow through both log-densities. Two modes (`docs/math.md` §9.2):
 //!
 //! | | [`CdlMode::Faithful`] (the authors' code) | [`CdlMode::Improved`] |
 //! |---|---|---|

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! an unbiased estimate (nats per sample) of the clipped expected negative log-likelihood
-//! (`paper.md` §2.2); its gradient weights log-SNRs uniformly over the clip window. See
+//! (`docs/math.md` §6.3); its gradient weights log-SNRs uniformly over the clip window. See
 //! [`cdm_core::itd`].
 
 use candle_core::Tensor;

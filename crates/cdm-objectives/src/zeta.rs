@@ -2,7 +2,7 @@
 //!
 //! The authors use a truncated logistic: for 1-D/2-D data the integration's own
 //! `(m, s, c = 3)`, for CIFAR-10 `(10.5, 1.5, 3)`, i.e. ζ ∈ [6, 15]; `U(6, 15)` is an option
-//! (`paper.md` §4.4).
+//! (`docs/math.md` §9.3).
 
 use cdm_core::TruncatedLogistic;
 

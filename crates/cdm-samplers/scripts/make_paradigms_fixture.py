@@ -1,6 +1,7 @@
 # Golden fixture for the ParaDiGMS tests of cdm-samplers.
 #
-# Adapted from /work/shared/reference/toy_paradigms.py (own code, see docs/samplers.md §7): the
+# Adapted from the project's numpy reference toy_paradigms.py (own code, kept outside the
+# repository; see docs/samplers.md §11): the
 # numerics below (schedule, analytic mixture eps-model, sequential DDPM/DDIM, sliding-window
 # Picard iteration) are the reference's, unchanged. Changes: D = 8, B = 4 (to keep the fixture
 # small), and instead of printing a sweep it exports

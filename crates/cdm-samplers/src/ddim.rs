@@ -1,5 +1,5 @@
 //! DDIM with stochasticity η (Song, Meng, Ermon 2021, *Denoising Diffusion Implicit Models*,
-//! arXiv:2010.02502, eqs. 12 and 16; diffusers `DDIMScheduler.step`, `samplers.md` §2.2).
+//! arXiv:2010.02502, eqs. 12 and 16; diffusers `DDIMScheduler.step`, `docs/samplers.md` §4).
 //!
 //! Step `j` goes from `t = τ_j` to `s = τ_{j+1}` (from the list; `τ_S = −1`, ᾱ_{−1} = 1):
 //!
@@ -14,8 +14,8 @@
 //!
 //! η = 0 is the deterministic sampler (an ODE: no step noise is drawn); η = 1 has the marginals
 //! of the respaced DDPM with σ̃² variance. The ParaDiGMS tolerance is normalised by
-//! `max(σ̃²_j, 1e-20)` for every η (the η = 1 variance, `samplers.md` §3.2 and §6.11). With
-//! η > 0 the noise is part of the step map, so ParaDiGMS stays consistent (§3.7).
+//! `max(σ̃²_j, 1e-20)` for every η (the η = 1 variance, `docs/samplers.md` §8.2 and §8.6). With
+//! η > 0 the noise is part of the step map, so ParaDiGMS stays consistent (`docs/samplers.md` §8.7).
 //!
 //! | name here | symbol |
 //! |---|---|

@@ -1,6 +1,6 @@
 //! DDPM ancestral sampling on a respaced chain (Ho, Jain, Abbeel 2020, *Denoising Diffusion
 //! Probabilistic Models*, arXiv:2006.11239; respacing as diffusers' `DDPMScheduler.step`,
-//! `samplers.md` §1.3 and §2.1).
+//! `docs/samplers.md` §1.4 and §3).
 //!
 //! Step `j` goes from timestep `t = τ_j` to its predecessor `s = τ_{j+1}` **taken from the
 //! list** (`τ_S = −1`, ᾱ_{−1} = 1), with the denoiser called at the log-SNR α_t = logit(ᾱ_t):

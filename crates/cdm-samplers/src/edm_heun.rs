@@ -1,5 +1,5 @@
 //! EDM's deterministic Heun sampler (Karras, Aittala, Aila, Laine 2022, *Elucidating the Design
-//! Space of Diffusion-Based Generative Models*, arXiv:2206.00364, Algorithm 1; `samplers.md` §2.3).
+//! Space of Diffusion-Based Generative Models*, arXiv:2206.00364, Algorithm 1; `docs/samplers.md` §5).
 //!
 //! The state lives in variance-exploding scale, `x ≈ x_data + σ·n`, on the ρ-grid
 //! σ_0 = σ_max > … > σ_{N−1} = σ_min, σ_N = 0 ([`KarrasSigmas`]). A log-SNR denoiser gives the

@@ -1,5 +1,5 @@
 //! EDM's stochastic sampler with churn (Karras et al. 2022, arXiv:2206.00364, Algorithm 2;
-//! `samplers.md` §2.3).
+//! `docs/samplers.md` §6).
 //!
 //! On the ρ-grid σ_0 > … > σ_{N−1}, σ_N = 0, with the VP denoiser as in [`crate::EdmHeun`]:
 //!
@@ -13,7 +13,7 @@
 //!
 //! `S_churn` is divided by **N**, and the churn window is tested on σ_i, not σ̂_i. The churn
 //! noise ξ_i is pre-drawn and folded into `F_i`, so for fixed ξ the map is deterministic and
-//! ParaDiGMS converges to exactly the sequential chain with the same ξ (§2.3, last paragraph).
+//! ParaDiGMS converges to exactly the sequential chain with the same ξ (`docs/samplers.md` §6).
 //! The ParaDiGMS tolerance is normalised by the bridge variance from σ̂_i to σ_{i+1}. With
 //! `S_churn = 0` this is [`crate::EdmHeun`] and no noise is drawn.
 //!

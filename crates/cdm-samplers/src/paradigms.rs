@@ -1,6 +1,6 @@
 //! ParaDiGMS: parallel sampling by sliding-window Picard iteration (Shih, Belkhale, Ermon, Sadigh,
 //! Anari 2023, *Parallel Sampling of Diffusion Models*, arXiv:2305.16317; rules as the authors'
-//! code `AndyShih12/paradigms` @ d44faf9 and `samplers.md` §3.2–3.6).
+//! code `AndyShih12/paradigms` @ d44faf9 and `docs/samplers.md` §8).
 //!
 //! Any [`StepMap`] `x_{j+1} = F_j(x_j) + n_j` telescopes to
 //! `x_{j+1} = x_a + Σ_{i=a}^{j} Δ_i(x_i) + Σ_{i=a}^{j} n_i` with drift `Δ_i = F_i(x_i) − x_i`.

@@ -1,4 +1,5 @@
-//! The uniform sampler interface (k-diffusion style; `style.md` P4) and the sequential driver.
+//! The uniform sampler interface (k-diffusion style: one signature for every driver and step
+//! map; `docs/samplers.md` §7) and the sequential driver.
 //!
 //! Every sampler takes the same inputs — a [`Denoiser`], a [`StepMap`] (which carries the
 //! schedule, the time grid and the algorithm's own options), the [`SamplerNoise`] and an

@@ -1,4 +1,4 @@
-//! The step-map form every sampler is written in (`samplers.md` §2, §3.1).
+//! The step-map form every sampler is written in (`docs/samplers.md` §2, §8.1).
 //!
 //! A sampler with `S` steps moves the state from position `j` to position `j + 1`:
 //!
@@ -49,7 +49,7 @@ pub trait StepMap {
     fn noise_std(&self, step: usize) -> f64;
 
     /// σ²_j that normalises the ParaDiGMS error at position `j` (the variance of the step
-    /// leaving position `j`, `samplers.md` §3.2); positive.
+    /// leaving position `j`, `docs/samplers.md` §8.2); positive.
     fn tolerance_variance(&self, step: usize) -> f64;
 
     /// Whether the map is an ODE: it uses no step noise ξ at all (then none is drawn).

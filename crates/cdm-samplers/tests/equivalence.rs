@@ -1,5 +1,5 @@
 //! ParaDiGMS reproduces the sequential sampler with identical noise when `p = 1` or `τ = 0`
-//! (`samplers.md` §3.5), for every step map, in f32 (≤ 1e-6 relative per sample).
+//! (`docs/samplers.md` §8.5), for every step map, in f32 (≤ 1e-6 relative per sample).
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! ParaDiGMS against the numpy reference (`scripts/make_paradigms_fixture.py`, adapted from
-//! `reference/toy_paradigms.py`): same mixture, same x_0 and step noise, f64 throughout.
+//! the project's numpy reference, `docs/samplers.md` §11): same mixture, same x_0 and step
+//! noise, f64 throughout.
 //! Rounds and evaluations are integers and must match exactly; samples to 1e-10.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Invariants of ParaDiGMS checked through the observer (`samplers.md` §3.4, §7 item 3):
+//! Invariants of ParaDiGMS checked through the observer (`docs/samplers.md` §8.4):
 //! rounds ≤ S, NFE ≤ evals-per-position·p·rounds, stride ≥ 1, and positions never change once
 //! accepted (everything up to and including the next anchor).
 

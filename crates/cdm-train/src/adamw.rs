@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn matches_pytorch_adamw() {
-        // candle.md §2: three steps of lr 0.1, wd 0.01 on loss = Σ|w| from [1, −2, 3] gave
+        // Reference run: three steps of lr 0.1, wd 0.01 on loss = Σ|w| from [1, −2, 3] gave
         // [0.69730288, −1.69430590, 2.69130921] in torch.optim.AdamW.
         let w = Var::new(&[1.0f32, -2.0, 3.0], &Device::Cpu).unwrap();
         let mut opt =

@@ -152,7 +152,7 @@ mod tests {
     fn two_mode_log_density_at_zero_is_the_papers_value() {
         let gmm = GaussianMixture::two_mode_1d();
         assert!((-gmm.log_prob(&[0.0], f64::INFINITY) - 13.41894).abs() < 1e-5);
-        // ζ = 2 noised density at z = 1: −log p_ζ(1) = 8.42943 (paper.md §3.1)
+        // ζ = 2 noised density at z = 1: −log p_ζ(1) = 8.42943 (docs/math.md §7.1)
         assert!((-gmm.log_prob(&[1.0], 2.0) - 8.42943).abs() < 1e-5);
     }
 
