@@ -36,7 +36,7 @@ pub struct NoiseLevelArgs {
     /// Seed of the estimator's random numbers (input i uses stream i).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Write the posteriors as CSV (index, predicted, probability, p_<level>…[, exact_predicted, exact_probability]).
+    /// Write the posteriors as CSV (index, predicted, probability, `p_<level>`…[, exact_predicted, exact_probability]).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print at most this many rows (the CSV gets all).
