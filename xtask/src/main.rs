@@ -3,11 +3,13 @@
 //! xtask orchestrates and never trains itself, so it has no candle dependency and builds in
 //! seconds. Every experiment subcommand (`train`, `sample`, `eval`, `reproduce`, `nll`,
 //! `noise-level`) is forwarded verbatim to `cdm <subcommand>` after
-//! `cargo build --release -p cdm-cli [--features …]`. `bench` runs the criterion benches, or
-//! with `--peer` the side-by-side benchmark against PyTorch ([`peer`]).
+//! `cargo build --release -p cdm-cli --bin cdm [--features …]`, running the executable where cargo
+//! says it put it (which follows `CARGO_TARGET_DIR`; [`release`]). `bench` runs the criterion
+//! benches, or with `--peer` the side-by-side benchmark against PyTorch ([`peer`]).
 
 mod cpu_load;
 mod peer;
+mod release;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -85,13 +87,11 @@ fn run(mut cmd: Command) -> Result<()> {
 
 fn forward(subcommand: &str, fwd: Forward) -> Result<()> {
     let mut build = cargo();
-    build.args(["build", "--release", "--quiet", "-p", "cdm-cli"]);
+    build.args(["build", "-p", "cdm-cli"]);
     if let Some(f) = &fwd.features {
         build.args(["--features", f]);
     }
-    run(build)?;
-    let exe = project_root().join("target/release").join(format!("cdm{}", std::env::consts::EXE_SUFFIX));
-    let mut cdm = Command::new(exe);
+    let mut cdm = Command::new(release::release_binary(build, "cdm")?);
     cdm.current_dir(project_root()).arg(subcommand).args(&fwd.args);
     run(cdm)
 }

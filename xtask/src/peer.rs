@@ -8,7 +8,8 @@
 //! 4. prints `| workload | cdm (ms) | PyTorch (ms) | ratio |` (medians, ratio = cdm / PyTorch)
 //!    and the details (quartiles, parameter and row counts, losses at init, the CPU share other
 //!    processes took meanwhile), and writes them with both sides' raw JSON to
-//!    `target/peer-bench/<UTC time>/{report.md, cdm.json, torch.json}`.
+//!    `peer-bench/<UTC time>/{report.md, cdm.json, torch.json}` in cargo's target directory
+//!    (`target/`, or where `CARGO_TARGET_DIR` says).
 //!
 //! Both children get the same thread count: `RAYON_NUM_THREADS` (candle, and read by the Python
 //! script), `OMP_NUM_THREADS` and `MKL_NUM_THREADS` (PyTorch's pools), plus
@@ -22,7 +23,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::cpu_load::CpuTicks;
-use crate::{cargo, project_root, run};
+use crate::release::{release_binary, target_dir};
+use crate::{cargo, project_root};
 
 /// What to run, shared by both sides.
 #[derive(clap::Args, Debug)]
@@ -118,9 +120,10 @@ pub fn bench(args: &PeerArgs) -> Result<()> {
     .to_string();
 
     let mut build = cargo();
-    build.args(["build", "--release", "--quiet", "-p", "cdm-benches", "--bin", "peer"]);
-    run(build)?;
-    let exe = project_root().join("target/release").join(format!("peer{}", std::env::consts::EXE_SUFFIX));
+    build.args(["build", "-p", "cdm-benches"]);
+    let exe = release_binary(build, "peer")?;
+    // asked before the runs, so that a failure here costs no benchmark time
+    let reports = target_dir()?.join("peer-bench");
 
     let (mut cdm, mut torch) = (Vec::new(), Vec::new());
     for name in workload_names(args, &exe)? {
@@ -143,7 +146,7 @@ pub fn bench(args: &PeerArgs) -> Result<()> {
     println!("\n{table}");
     let details = details(&cdm, &torch);
     println!("{details}");
-    let dir = project_root().join("target/peer-bench").join(utc_timestamp());
+    let dir = reports.join(utc_timestamp());
     write_outputs(&dir, &table, &details, &cdm, &torch, &threads)?;
     println!("written to {}", dir.display());
     Ok(())
