@@ -59,7 +59,7 @@ impl AdamW {
     /// One update with learning rate `lr`; variables without a gradient are left alone.
     ///
     /// On the CPU the moments and parameters are overwritten in place
-    /// ([`crate::adamw_inplace`]); elsewhere the update is composed of candle ops.
+    /// (module `adamw_inplace`); elsewhere the update is composed of candle ops.
     pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
         self.step_with(grads, lr, true)
     }

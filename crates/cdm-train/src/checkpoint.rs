@@ -10,7 +10,8 @@
 //! A checkpoint is written into `checkpoints/.tmp-step-…`, each file synced, then the directory
 //! is renamed into place and only then `latest` is replaced (temp file + rename). A crash at
 //! any point leaves `latest` naming a complete checkpoint; leftover temp directories are
-//! removed on the next save.
+//! removed on the next save. Old checkpoints are removed only by [`prune_checkpoints`] (the
+//! trainer's [`CheckpointRetention`](crate::CheckpointRetention) observer calls it).
 
 use std::collections::HashMap;
 use std::fs;
@@ -89,8 +90,10 @@ pub fn checkpoint_root(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoints")
 }
 
-/// Writes a complete checkpoint and points `latest` at it; keeps the newest `keep` ones.
-pub fn save_checkpoint(run_dir: &Path, ckpt: &Checkpoint, keep: usize) -> Result<PathBuf> {
+/// Writes a complete checkpoint and points `latest` at it; returns its directory.
+///
+/// Older checkpoints stay: removing them is [`prune_checkpoints`]'s job.
+pub fn save_checkpoint(run_dir: &Path, ckpt: &Checkpoint) -> Result<PathBuf> {
     let root = checkpoint_root(run_dir);
     fs::create_dir_all(&root).map_err(Error::io(&root))?;
     let name = format!("step-{:08}", ckpt.state.step);
@@ -110,19 +113,29 @@ pub fn save_checkpoint(run_dir: &Path, ckpt: &Checkpoint, keep: usize) -> Result
     }
     fs::rename(&tmp, &dest).map_err(Error::io(&dest))?;
     write_atomic(&root.join("latest"), |f| f.write_all(name.as_bytes()))?;
-    prune(&root, keep)?;
+    remove_leftovers(&root)?;
     Ok(dest)
 }
 
-/// Removes leftover temp directories and all but the newest `keep` checkpoints.
-fn prune(root: &Path, keep: usize) -> Result<()> {
-    let mut steps = Vec::new();
+/// Removes the temp directories of checkpoint writes that a crash interrupted.
+fn remove_leftovers(root: &Path) -> Result<()> {
     for entry in fs::read_dir(root).map_err(Error::io(root))? {
         let entry = entry.map_err(Error::io(root))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".tmp-step-") {
+        if entry.file_name().to_string_lossy().starts_with(".tmp-step-") {
             fs::remove_dir_all(entry.path()).map_err(Error::io(entry.path()))?;
-        } else if name.starts_with("step-") && entry.path().is_dir() {
+        }
+    }
+    Ok(())
+}
+
+/// Removes all but the newest `keep` (at least one) checkpoints of a run directory.
+pub fn prune_checkpoints(run_dir: &Path, keep: usize) -> Result<()> {
+    let root = checkpoint_root(run_dir);
+    let mut steps = Vec::new();
+    for entry in fs::read_dir(&root).map_err(Error::io(&root))? {
+        let entry = entry.map_err(Error::io(&root))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("step-") && entry.path().is_dir() {
             steps.push(name);
         }
     }

@@ -11,7 +11,10 @@
 //! - `metrics.jsonl`, an indicatif progress bar and `tracing` logs.
 //!
 //! The loop sees only a [`cdm_core::Denoiser`], its named variables and a
-//! [`cdm_objectives::Objective`].
+//! [`cdm_objectives::Objective`]. What it shows and writes besides checkpoints — the progress
+//! bar ([`TrainProgress`]), `metrics.jsonl` ([`MetricsJsonl`]), deleting old checkpoints
+//! ([`CheckpointRetention`]) — are [`TrainObserver`]s of its events: [`Trainer::run`] uses the
+//! [`StandardObservers`], [`Trainer::run_observed`] any set (tuples and `Vec`s compose).
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
@@ -51,6 +54,7 @@ mod clip;
 mod ema;
 mod error;
 mod lr;
+mod observer;
 mod trainer;
 
 pub use adamw::{AdamW, AdamWConfig};
@@ -58,4 +62,7 @@ pub use clip::{clip_grad_norm, grad_norm};
 pub use ema::Ema;
 pub use error::{Error, Result};
 pub use lr::WarmupCosine;
+pub use observer::{
+    CheckpointRetention, LogRecord, MetricsJsonl, RunStart, StandardObservers, StepEnd, TrainObserver, TrainProgress,
+};
 pub use trainer::{BatchSource, TrainConfig, TrainSummary, Trainer};

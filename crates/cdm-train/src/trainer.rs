@@ -9,27 +9,31 @@
 //! 3. **non-finite guard**: a NaN/∞ loss or gradient norm stops the run with
 //!    [`Error::NonFinite`] *before* the update, so the weights and the last checkpoint stay good;
 //! 4. global-norm clipping (the pre-clip norm is logged), AdamW update, EMA update;
-//! 5. metrics to `metrics.jsonl` and the progress bar; validation and checkpoints on schedule.
+//! 5. on schedule: validation, a [`LogRecord`] of the window's means, and an atomic checkpoint.
+//!
+//! The loop keeps only what resume correctness depends on. What the run shows and records
+//! besides checkpoints (the progress bar, `metrics.jsonl`) and which old checkpoints it deletes
+//! are [`TrainObserver`]s fed with these events: [`Trainer::run`] uses the
+//! [`StandardObservers`], [`Trainer::run_observed`] takes any set.
 //!
 //! Every random number is keyed by `(seed, step)`, and the checkpoint holds the weights, the
 //! EMA, the AdamW moments and the step, so a run stopped and resumed is bit-identical to an
 //! uninterrupted one on CPU.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Tensor, Var, backprop::GradStore};
 use cdm_core::{Denoiser, NoiseSource};
 use cdm_objectives::Objective;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::adamw::{AdamW, AdamWConfig};
 use crate::checkpoint::{Checkpoint, TrainState, latest_checkpoint, load_checkpoint, save_checkpoint, save_tensors};
 use crate::clip::clip_grad_norm;
 use crate::ema::Ema;
 use crate::lr::WarmupCosine;
+use crate::observer::{LogRecord, RunStart, StandardObservers, StepEnd, TrainObserver};
 use crate::{Error, Result};
 
 /// Options of a training run.
@@ -64,9 +68,9 @@ pub struct TrainConfig {
     pub validate_every: u64,
     /// Checkpoint every this many steps (and at the end).
     pub checkpoint_every: u64,
-    /// Checkpoints kept on disk.
+    /// Checkpoints kept on disk (by the standard [`CheckpointRetention`](crate::CheckpointRetention)).
     pub keep_checkpoints: usize,
-    /// Show a progress bar.
+    /// Show a progress bar (the standard [`TrainProgress`](crate::TrainProgress)).
     pub progress: bool,
 }
 
@@ -193,12 +197,26 @@ impl<'a> Trainer<'a> {
         Ok(Self { config, params, denoiser, objective, run_dir })
     }
 
-    /// Runs to `config.steps`, resuming from the run directory's latest checkpoint if `resume`.
+    /// Runs to `config.steps`, resuming from the run directory's latest checkpoint if `resume`,
+    /// with the [`StandardObservers`]: progress bar, `metrics.jsonl`, checkpoint retention.
     pub fn run(
         &self,
         batches: &mut dyn BatchSource,
         validation: Option<&Tensor>,
         resume: bool,
+    ) -> Result<TrainSummary> {
+        let mut observers = StandardObservers::new(&self.config, &self.run_dir);
+        self.run_observed(batches, validation, resume, &mut observers)
+    }
+
+    /// [`run`](Self::run) reporting to `observer` instead of the standard set; an observer's
+    /// error stops the run with that error.
+    pub fn run_observed(
+        &self,
+        batches: &mut dyn BatchSource,
+        validation: Option<&Tensor>,
+        resume: bool,
+        observer: &mut dyn TrainObserver,
     ) -> Result<TrainSummary> {
         let cfg = &self.config;
         let mut opt = AdamW::new(self.params.clone(), cfg.adamw)?;
@@ -215,9 +233,11 @@ impl<'a> Trainer<'a> {
             tracing::info!(step = start, checkpoint = %dir.display(), "resumed");
             last_checkpoint = Some(dir);
         }
-        let metrics_path = self.run_dir.join("metrics.jsonl");
-        let mut metrics = MetricsLog::open(&metrics_path, start)?;
-        let progress = self.progress_bar(start);
+        observer.on_start(&RunStart {
+            step: start,
+            total_steps: cfg.steps,
+            resumed_from: last_checkpoint.as_deref(),
+        })?;
         let root_noise = NoiseSource::new(cfg.seed);
         let schedule = cfg.schedule();
         let began = Instant::now();
@@ -236,41 +256,50 @@ impl<'a> Trainer<'a> {
             }
             opt.step(&grads, lr)?;
             ema.update(&self.params)?;
-            window.add(loss, norm, &named);
             let done = step + 1;
+            observer.on_step(&StepEnd { step: done, loss, lr, grad_norm: norm, metrics: &named })?;
+            window.add(loss, norm, &named);
             if done % cfg.log_every == 0 || done == cfg.steps {
-                final_loss = window.mean_loss();
-                let rate = (done - start) as f64 / began.elapsed().as_secs_f64().max(1e-9);
-                let mut record = window.drain(done, lr, rate);
+                let it_per_s = (done - start) as f64 / began.elapsed().as_secs_f64().max(1e-9);
                 let validate_now = cfg.validate_every > 0 && (done % cfg.validate_every == 0 || done == cfg.steps);
-                if let Some(v) = validation.filter(|_| validate_now) {
-                    record.insert("val_loss".into(), self.validation_loss(v)?.into());
+                let val_loss = validation.filter(|_| validate_now).map(|v| self.validation_loss(v)).transpose()?;
+                if let Some(v) = val_loss {
+                    observer.on_validation(done, v)?;
                 }
-                metrics.write(&record)?;
-                progress.set_message(format!("loss {final_loss:.4}"));
+                let record = window.drain(done, lr, it_per_s, val_loss);
+                final_loss = record.loss;
+                observer.on_log(&record)?;
             }
-            progress.set_position(done);
             if done % cfg.checkpoint_every == 0 || done == cfg.steps {
-                let state = TrainState { step: done, ema_updates: ema.updates(), seed: cfg.seed };
-                let ckpt = Checkpoint {
-                    model: self.params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect(),
-                    ema: ema.tensors(),
-                    optimizer: opt.state_tensors()?,
-                    state,
-                };
-                let dir = save_checkpoint(&self.run_dir, &ckpt, cfg.keep_checkpoints)?;
-                tracing::debug!(step = done, checkpoint = %dir.display(), "checkpoint written");
-                if done == cfg.steps {
-                    save_tensors(&self.run_dir.join("model.safetensors"), &ckpt.model)?;
-                    save_tensors(&self.run_dir.join("ema.safetensors"), &ckpt.ema)?;
-                }
-                last_checkpoint = Some(dir);
+                let dir = self.write_checkpoint(&opt, &ema, done)?;
+                last_checkpoint = Some(dir.clone());
+                observer.on_checkpoint(done, &dir)?;
             }
         }
-        progress.finish_and_clear();
         let last_checkpoint =
             last_checkpoint.ok_or_else(|| Error::checkpoint(&self.run_dir, "no checkpoint: nothing left to train"))?;
-        Ok(TrainSummary { steps: cfg.steps, resumed_from: start, final_loss, wall: began.elapsed(), last_checkpoint })
+        let summary =
+            TrainSummary { steps: cfg.steps, resumed_from: start, final_loss, wall: began.elapsed(), last_checkpoint };
+        observer.on_finish(&summary)?;
+        Ok(summary)
+    }
+
+    /// Writes the checkpoint of `step` steps (and, at the last step, the run's final weights).
+    fn write_checkpoint(&self, opt: &AdamW, ema: &Ema, step: u64) -> Result<PathBuf> {
+        let cfg = &self.config;
+        let ckpt = Checkpoint {
+            model: self.params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect(),
+            ema: ema.tensors(),
+            optimizer: opt.state_tensors()?,
+            state: TrainState { step, ema_updates: ema.updates(), seed: cfg.seed },
+        };
+        let dir = save_checkpoint(&self.run_dir, &ckpt)?;
+        tracing::debug!(step, checkpoint = %dir.display(), "checkpoint written");
+        if step == cfg.steps {
+            save_tensors(&self.run_dir.join("model.safetensors"), &ckpt.model)?;
+            save_tensors(&self.run_dir.join("ema.safetensors"), &ckpt.ema)?;
+        }
+        Ok(dir)
     }
 
     /// Loss, summed gradients and named metrics of one optimizer step.
@@ -329,20 +358,6 @@ impl<'a> Trainer<'a> {
         }
         Ok(())
     }
-
-    fn progress_bar(&self, start: u64) -> ProgressBar {
-        if !self.config.progress {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new(self.config.steps);
-        let style = ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_position(start);
-        bar
-    }
 }
 
 /// Mean loss, summed gradients and mean named metrics of one optimizer step.
@@ -374,54 +389,19 @@ impl Window {
         }
     }
 
-    fn mean_loss(&self) -> f64 {
-        self.loss / self.steps.max(1) as f64
-    }
-
-    fn drain(&mut self, step: u64, lr: f64, it_per_s: f64) -> serde_json::Map<String, serde_json::Value> {
+    /// The window's record at `step`, which starts the next window.
+    fn drain(&mut self, step: u64, lr: f64, it_per_s: f64, val_loss: Option<f64>) -> LogRecord {
         let n = self.steps.max(1) as f64;
-        let mut record = serde_json::Map::new();
-        record.insert("step".into(), step.into());
-        record.insert("loss".into(), (self.loss / n).into());
-        record.insert("lr".into(), lr.into());
-        record.insert("grad_norm".into(), (self.grad_norm / n).into());
-        record.insert("it_per_s".into(), it_per_s.into());
-        for (k, v) in &self.named {
-            record.insert(k.clone(), (v / n).into());
-        }
+        let record = LogRecord {
+            step,
+            loss: self.loss / n,
+            lr,
+            grad_norm: self.grad_norm / n,
+            it_per_s,
+            metrics: self.named.iter().map(|(k, v)| (k.clone(), v / n)).collect(),
+            val_loss,
+        };
         *self = Window::default();
         record
-    }
-}
-
-/// `metrics.jsonl`: one JSON object per log line; on resume, lines past the checkpoint are dropped.
-struct MetricsLog {
-    file: fs::File,
-    path: PathBuf,
-}
-
-impl MetricsLog {
-    fn open(path: &Path, resumed_step: u64) -> Result<Self> {
-        let kept: String = match fs::read_to_string(path) {
-            Ok(text) if resumed_step > 0 => text
-                .lines()
-                .filter(|l| {
-                    serde_json::from_str::<serde_json::Value>(l)
-                        .ok()
-                        .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
-                        .is_some_and(|s| s <= resumed_step)
-                })
-                .map(|l| format!("{l}\n"))
-                .collect(),
-            _ => String::new(),
-        };
-        fs::write(path, kept).map_err(Error::io(path))?;
-        let file = fs::OpenOptions::new().append(true).open(path).map_err(Error::io(path))?;
-        Ok(Self { file, path: path.to_path_buf() })
-    }
-
-    fn write(&mut self, record: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
-        let line = serde_json::to_string(record).map_err(|e| Error::checkpoint(&self.path, e))?;
-        writeln!(self.file, "{line}").map_err(Error::io(&self.path))
     }
 }
