@@ -128,9 +128,11 @@ fn remove_leftovers(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes all but the newest `keep` (at least one) checkpoints of a run directory.
+/// Removes all but the newest `keep` (at least one) checkpoints of a run directory, and never
+/// the one `latest` names (a directory may hold later steps of an earlier, abandoned run).
 pub fn prune_checkpoints(run_dir: &Path, keep: usize) -> Result<()> {
     let root = checkpoint_root(run_dir);
+    let latest = latest_checkpoint(run_dir)?;
     let mut steps = Vec::new();
     for entry in fs::read_dir(&root).map_err(Error::io(&root))? {
         let entry = entry.map_err(Error::io(&root))?;
@@ -143,6 +145,9 @@ pub fn prune_checkpoints(run_dir: &Path, keep: usize) -> Result<()> {
     let excess = steps.len().saturating_sub(keep.max(1));
     for name in &steps[..excess] {
         let p = root.join(name);
+        if latest.as_deref() == Some(p.as_path()) {
+            continue;
+        }
         fs::remove_dir_all(&p).map_err(Error::io(&p))?;
     }
     Ok(())
@@ -173,4 +178,34 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<Checkpoint> {
         optimizer: load_tensors(&dir.join("optimizer.safetensors"), device)?,
         state,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(dir: &Path, step: u64) -> PathBuf {
+        let state = TrainState { step, ema_updates: step, seed: 0 };
+        let empty = HashMap::new;
+        save_checkpoint(dir, &Checkpoint { model: empty(), ema: empty(), optimizer: empty(), state }).unwrap()
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_and_the_one_latest_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        // an abandoned run left steps 20 and 30; a new run in the same directory writes step 4
+        for step in [20, 30, 4] {
+            save(tmp.path(), step);
+        }
+        prune_checkpoints(tmp.path(), 1).unwrap();
+        let latest = latest_checkpoint(tmp.path()).unwrap().unwrap();
+        assert!(latest.ends_with("step-00000004"), "{}", latest.display());
+        let mut left: Vec<String> = fs::read_dir(checkpoint_root(tmp.path()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("step-"))
+            .collect();
+        left.sort();
+        assert_eq!(left, ["step-00000004", "step-00000030"]);
+    }
 }
