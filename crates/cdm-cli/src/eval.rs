@@ -21,8 +21,8 @@ use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use cdm_core::log_snr::{noise_coef, signal_coef};
 use cdm_core::{
-    BaseCovariance, Denoiser, DiscreteSchedule, GaussianBase, GaussianMixture, Itd, MixtureComponent,
-    NoiseLevelClassifier, NoiseSource, bits_per_dim, eps_chunked,
+    BaseCovariance, Chunked, Denoiser, DiscreteSchedule, GaussianBase, GaussianMixture, Itd, MixtureComponent,
+    NoiseLevelClassifier, NoiseSource, bits_per_dim,
 };
 use cdm_data::{Standardizer, Toy};
 use cdm_metrics::{NllReport, RegionMeans};
@@ -213,9 +213,10 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
 
     // held-out NLL
     let base = GaussianBase::from_data(data.train.data(), data.train.len(), dim, BaseCovariance::Diagonal)?;
-    let itd = Itd::from_base_heuristic(base.clone(), CLIP, args.points, MAX_ROWS)?;
+    let itd = Itd::from_base_heuristic(base.clone(), CLIP, args.points)?;
     let chunk = (MAX_ROWS / args.points).max(1);
-    let report = cdm_metrics::dataset_nll(&itd, &net, &heldout, chunk, &root.fork("nll"))?;
+    let capped = Chunked::new(&net, MAX_ROWS)?;
+    let report = cdm_metrics::dataset_nll(&itd, &capped, &heldout, chunk, &root.fork("nll"))?;
     let data_units = data.standardizer.as_ref().map(|s| {
         let log_jacobian: f64 = s.std.iter().map(|v| v.ln()).sum();
         let nats = report.nats + log_jacobian;
@@ -226,7 +227,7 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
     // noise-level classification
     let m = args.noise_inputs.clamp(1, data.validation.len());
     let classifier = NoiseLevelClassifier::new(itd.clone(), levels.clone()).context("--levels")?;
-    let acc = cdm_metrics::noise_level_accuracy(&classifier, &net, &heldout.narrow(0, 0, m)?, &root.fork("noise"))?;
+    let acc = cdm_metrics::noise_level_accuracy(&classifier, &capped, &heldout.narrow(0, 0, m)?, &root.fork("noise"))?;
     let noise_level = NoiseSection {
         levels: levels.iter().map(|&l| level_label(l)).collect(),
         inputs: m,
@@ -330,12 +331,12 @@ fn mse_curve(
         let sq = eps.sub(eps_hat)?.sqr()?.sum(1)?.to_dtype(DType::F64)?.to_device(&Device::Cpu)?.to_vec1::<f64>()?;
         Ok(sq.chunks_exact(m).map(|c| c.iter().sum::<f64>() / (m * dim) as f64).collect())
     };
-    let model = per_alpha(&eps_chunked(net, &z, &alphas, MAX_ROWS)?, &eps)?;
+    let model = per_alpha(&Chunked::new(net, MAX_ROWS)?.eps_at(&z, &alphas)?, &eps)?;
     let exact = match exact {
         Some(gmm) => {
             let (z64, eps64) =
                 (z.to_dtype(DType::F64)?.to_device(&Device::Cpu)?, eps.to_dtype(DType::F64)?.to_device(&Device::Cpu)?);
-            Some(per_alpha(&eps_chunked(gmm, &z64, &alphas, MAX_ROWS)?, &eps64)?)
+            Some(per_alpha(&Chunked::new(gmm, MAX_ROWS)?.eps_at(&z64, &alphas)?, &eps64)?)
         }
         None => None,
     };
@@ -365,7 +366,8 @@ fn ood_map(
     // the paper's value range −30 … 30 (data units), in model units
     let (mu, s) = standardizer.map_or((0.0, 1.0), |st| (st.mean[0], st.std[0]));
     let values: Vec<f64> = (0..=120).map(|i| (-30.0 + 0.5 * i as f64 - mu) / s).collect();
-    let map = cdm_metrics::ood_error_map(net, gmm, &schedule, &timesteps, &values, device, DType::F32)?;
+    let capped = Chunked::new(net, MAX_ROWS)?;
+    let map = cdm_metrics::ood_error_map(&capped, gmm, &schedule, &timesteps, &values, device, DType::F32)?;
     let regions = match map.region_means(gmm, OOD_MIN_DENSITY) {
         Ok(r) => Some(r),
         Err(e) => {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use candle_core::{DType, Device, Tensor};
-use cdm_core::GaussianBase;
+use cdm_core::{Chunked, GaussianBase};
 use cdm_objectives::{WeightedSum, ZetaDistribution};
 use cdm_train::Trainer;
 
@@ -18,7 +18,7 @@ use crate::sampling::SamplerArgs;
 use crate::train::{SavedConfig, assemble_objective};
 use crate::{device::parse_device, model, report, run_dir};
 
-/// Rows per denoiser call inside the estimators (UNet activations are large).
+/// Rows per denoiser call of the training objective (UNet activations are large).
 const MAX_ROWS: usize = 256;
 /// Images the Gaussian base is fitted to.
 const BASE_IMAGES: usize = 1024;
@@ -74,7 +74,7 @@ pub fn build_image_objective(
     seed: u64,
     batch_size: usize,
 ) -> Result<WeightedSum> {
-    assemble_objective(cfg, pixel_base(data, seed)?, batch_size, MAX_ROWS, |_| ZetaDistribution::images())
+    assemble_objective(cfg, pixel_base(data, seed)?, batch_size, |_| ZetaDistribution::images())
 }
 
 /// Trains an image run in `dir`; see [`crate::train::train_in`].
@@ -121,7 +121,8 @@ pub fn train_images(
             .batch(step * accumulation + micro as u64, batch_size, seed, flip, DType::F32, &device)
             .map_err(|e| candle_core::Error::Msg(format!("image batch {step}: {e}")).into())
     };
-    let trainer = Trainer::new(cfg.train.clone(), model::named_vars(&vars), &net, &objective, &dir)?;
+    let capped = Chunked::new(&net, MAX_ROWS)?;
+    let trainer = Trainer::new(cfg.train.clone(), model::named_vars(&vars), &capped, &objective, &dir)?;
     let summary = trainer.run(&mut batches, Some(&validation), resume)?;
     let seconds = summary.wall.as_secs_f64();
     let done = (summary.steps - summary.resumed_from).max(1);

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
-use cdm_core::{BaseCovariance, GaussianBase, Itd, NoiseSource};
+use cdm_core::{BaseCovariance, Chunked, GaussianBase, Itd, NoiseSource};
 use cdm_samplers::{Observer, Round};
 use serde::{Deserialize, Serialize};
 
@@ -212,10 +212,10 @@ fn evaluate(dir: &Path, v: &Variant, plan: &Plan, cfg: &RunConfig, device: &Devi
         });
     }
     let base = GaussianBase::from_data(data.train.data(), data.train.len(), dim, BaseCovariance::Diagonal)?;
-    let itd = Itd::from_base_heuristic(base, 3.0, 128, 1 << 16)?;
+    let itd = Itd::from_base_heuristic(base, 3.0, 128)?;
     let n = plan.nll_points.min(data.validation.len());
     let held_out = data.validation.rows(&(0..n).collect::<Vec<_>>()).to_tensor(DType::F32, device)?;
-    let nll = cdm_metrics::dataset_nll(&itd, &net, &held_out, 256, &NoiseSource::new(7))?;
+    let nll = cdm_metrics::dataset_nll(&itd, &Chunked::new(&net, 1 << 16)?, &held_out, 256, &NoiseSource::new(7))?;
     let summary: crate::report::SampleSummary = read_json(&dir.join("summary.json"))?;
     Ok(VariantResult {
         key: v.key.into(),

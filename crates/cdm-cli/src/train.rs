@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
-use cdm_core::{BaseCovariance, GaussianBase, Itd, NoiseSource};
+use cdm_core::{BaseCovariance, Chunked, GaussianBase, Itd, NoiseSource};
 use cdm_objectives::{Cdl, CdlMode, ItdLoss, Mse, Objective, WeightedSum, ZetaDistribution};
 use cdm_train::Trainer;
 
@@ -13,7 +13,7 @@ use crate::points::{PointData, load_points};
 use crate::run_dir::{self, read_json, write_json};
 use crate::{device::parse_device, model, report};
 
-/// Rows per denoiser call inside the estimators.
+/// Rows per denoiser call of the training objective.
 const MAX_ROWS: usize = 1 << 16;
 
 /// `cdm train` options; flags override the TOML config, which overrides the defaults.
@@ -182,30 +182,30 @@ pub fn build_objective(cfg: &ObjectiveConfig, data: &PointData, batch_size: usiz
     let rows = if faithful { batch_size.min(data.train.len()) } else { data.train.len() };
     let base = GaussianBase::from_data(&data.train.data()[..rows * dim], rows, dim, BaseCovariance::Diagonal)?;
     // 1-D/2-D: ζ follows the integration's own logistic, as the authors' toy code does
-    assemble_objective(cfg, base, batch_size, MAX_ROWS, |itd| ZetaDistribution::Logistic(itd.config().proposal))
+    assemble_objective(cfg, base, batch_size, |itd| ZetaDistribution::Logistic(itd.config().proposal))
 }
 
-/// `w_std·L_std + w_cdl·L_cdl` over a Gaussian `base`, estimators capped at `max_rows` per
-/// denoiser call; `default_zeta` picks ζ's distribution when the config leaves it unset.
+/// `w_std·L_std + w_cdl·L_cdl` over a Gaussian `base`; `default_zeta` picks ζ's distribution
+/// when the config leaves it unset. Callers cap the rows per denoiser call by training a
+/// [`Chunked`] net.
 pub fn assemble_objective(
     cfg: &ObjectiveConfig,
     base: GaussianBase,
     batch_size: usize,
-    max_rows: usize,
     default_zeta: fn(&Itd) -> ZetaDistribution,
 ) -> Result<WeightedSum> {
     let mut parts: Vec<(f64, Box<dyn Objective + Send + Sync>)> = Vec::new();
     match cfg.standard {
         StandardLoss::Mse => parts.push((cfg.standard_weight, Box::new(Mse::new(cdm_core::DiscreteSchedule::ddpm())))),
         StandardLoss::Itd => {
-            let itd = Itd::from_base_heuristic(base.clone(), 3.0, 1, max_rows)?;
+            let itd = Itd::from_base_heuristic(base.clone(), 3.0, 1)?;
             parts.push((cfg.standard_weight, Box::new(ItdLoss::new(itd))));
         }
         StandardLoss::None => {}
     }
     if let Some(c) = &cfg.cdl {
         let points = if c.points == 0 { batch_size } else { c.points };
-        let itd = c.itd(base, points, max_rows)?;
+        let itd = c.itd(base, points)?;
         let p = itd.config().proposal;
         tracing::info!(loc = p.loc, scale = p.scale, clip = p.clip, points, "CDL log-SNR proposal");
         let zeta = c.zeta.unwrap_or_else(|| default_zeta(&itd));
@@ -303,7 +303,8 @@ pub fn train_in(cfg: RunConfig, dir: PathBuf, init: Option<PathBuf>, resume: boo
         let idx = Tensor::from_vec(idx, batch_size, &device)?;
         Ok(train_x.index_select(&idx, 0)?)
     };
-    let trainer = Trainer::new(cfg.train.clone(), model::named_vars(&vars), &net, &objective, &dir)?;
+    let capped = Chunked::new(&net, MAX_ROWS)?;
+    let trainer = Trainer::new(cfg.train.clone(), model::named_vars(&vars), &capped, &objective, &dir)?;
     let summary = trainer.run(&mut batches, Some(&validation), resume)?;
     tracing::info!(
         steps = summary.steps,
