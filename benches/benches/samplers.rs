@@ -90,28 +90,24 @@ fn paradigms(window: usize, tolerance: f64) -> Paradigms {
 fn ddpm(c: &mut Criterion) {
     let map = DdpmConfig::default().build(&DiscreteSchedule::ddpm()).unwrap();
     let (p32, p64, ps) = (paradigms(32, 0.1), paradigms(64, 0.1), paradigms(usize::MAX, 0.1));
-    let samplers: [(&str, &dyn Sampler); 4] = [
-        ("sequential", &Sequential::default()),
-        ("paradigms_p32", &p32),
-        ("paradigms_p64", &p64),
-        ("paradigms_pS", &ps),
-    ];
+    let samplers: [(&str, &dyn Sampler); 4] =
+        [("sequential", &Sequential), ("paradigms_p32", &p32), ("paradigms_p64", &p64), ("paradigms_pS", &ps)];
     run(c, "ddpm1000", &map, &samplers);
 }
 
 fn ddim(c: &mut Criterion) {
     let schedule = DiscreteSchedule::ddpm();
     let ddim50 = DdimConfig { steps: 50, ..Default::default() }.build(&schedule).unwrap();
-    run(c, "ddim50", &ddim50, &[("sequential", &Sequential::default())]);
+    run(c, "ddim50", &ddim50, &[("sequential", &Sequential)]);
     let ddim200 = DdimConfig { steps: 200, ..Default::default() }.build(&schedule).unwrap();
     let p32 = paradigms(32, 1e-3);
-    run(c, "ddim200", &ddim200, &[("sequential", &Sequential::default()), ("paradigms_p32", &p32)]);
+    run(c, "ddim200", &ddim200, &[("sequential", &Sequential), ("paradigms_p32", &p32)]);
 }
 
 fn edm(c: &mut Criterion) {
     let map = EdmHeunConfig::default().build().unwrap();
     let ps = paradigms(usize::MAX, 0.1);
-    run(c, "edm18", &map, &[("sequential", &Sequential::default()), ("paradigms_pS", &ps)]);
+    run(c, "edm18", &map, &[("sequential", &Sequential), ("paradigms_pS", &ps)]);
 }
 
 criterion_group!(benches, ddpm, ddim, edm);

@@ -33,7 +33,7 @@ fn itd_plus_faithful_cdl() -> WeightedSum {
     let x = mlp::data_batch(BATCH).unwrap().to_dtype(candle_core::DType::F64).unwrap();
     let data: Vec<f64> = x.flatten_all().unwrap().to_vec1().unwrap();
     let base = GaussianBase::from_data(&data, BATCH, 2, BaseCovariance::Diagonal).unwrap();
-    let itd = ItdLoss::new(Itd::from_base_heuristic(base, 3.0, 1, mlp::MAX_ROWS).unwrap());
+    let itd = ItdLoss::new(Itd::from_base_heuristic(base, 3.0, 1).unwrap());
     WeightedSum::new(vec![(1.0, Box::new(itd)), (1.0, mlp::cdl(CdlMode::Faithful, 128, 2).unwrap())])
 }
 

@@ -5,17 +5,18 @@
 //! - [`train`]: one step of an objective on a fixed batch of standard-normal 2-D points; the
 //!   objectives are [`mse_only`] (DDPM ε-MSE over the linear 1000-step schedule) and
 //!   [`mse_plus_improved_cdl`] (`train_step.rs`' `mse+cdl_improved_k128_i128` at K = n = 128:
-//!   128 MSE rows plus one denoiser call of 2·n·K rows, under the 65 536-row cap).
+//!   128 MSE rows plus one denoiser call of 2·n·K rows; the MLP is wrapped in [`Chunked`] at
+//!   the CLI's 65 536-row cap).
 
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
-use cdm_core::{DiscreteSchedule, GaussianBase, Itd, NoiseSource};
+use cdm_core::{Chunked, DiscreteSchedule, GaussianBase, Itd, NoiseSource};
 use cdm_models::{MlpConfig, ModelConfig};
 use cdm_objectives::{Cdl, CdlMode, Mse, Objective, WeightedSum, ZetaDistribution};
 
 use super::{Losses, Workload, deterministic_input, parameter_count, training_step};
 
-/// Most rows per denoiser call inside the ITD estimator.
+/// Most rows per call of the MLP in a training step (the CLI's cap for point models).
 pub const MAX_ROWS: usize = 1 << 16;
 
 /// A boxed objective, as [`WeightedSum`] takes its parts.
@@ -37,7 +38,7 @@ pub fn forward(batch: usize) -> Result<Workload> {
 /// `estimator_rows` counts the extra denoiser rows of its estimators (`2·n·K` for a CDL part).
 pub fn train(batch: usize, objective: impl Objective + 'static, estimator_rows: usize) -> Result<Workload> {
     let (mlp, vars) = MlpConfig::default().init(0, DType::F32, &Device::Cpu)?;
-    let step = training_step(mlp, &vars, objective, data_batch(batch)?)?;
+    let step = training_step(Chunked::new(mlp, MAX_ROWS)?, &vars, objective, data_batch(batch)?)?;
     Ok(Workload::new(parameter_count(&vars), batch + estimator_rows, step))
 }
 
@@ -55,7 +56,7 @@ pub fn mse() -> BoxedObjective {
 /// A contrastive loss with `points` (K) integration points and `instances` instances, its ITD
 /// proposal and ζ from a standard-normal base (logistic, loc 0, scale 3, clip 3).
 pub fn cdl(mode: CdlMode, points: usize, instances: usize) -> Result<BoxedObjective> {
-    let itd = Itd::from_base_heuristic(GaussianBase::standard(2), 3.0, points, MAX_ROWS)?;
+    let itd = Itd::from_base_heuristic(GaussianBase::standard(2), 3.0, points)?;
     let zeta = ZetaDistribution::Logistic(itd.config().proposal);
     Ok(Box::new(Cdl::new(itd, zeta, mode, Some(instances))?))
 }

@@ -273,10 +273,10 @@ impl Default for CdlConfig {
 
 impl CdlConfig {
     /// The ITD estimator of the CDL: `proposal` if set, else the heuristic from `base`.
-    pub fn itd(&self, base: GaussianBase, points: usize, max_rows: usize) -> cdm_core::Result<Itd> {
+    pub fn itd(&self, base: GaussianBase, points: usize) -> cdm_core::Result<Itd> {
         match self.proposal {
-            Some(proposal) => Itd::new(base, ItdConfig { points, proposal, max_rows }),
-            None => Itd::from_base_heuristic(base, self.clip, points, max_rows),
+            Some(proposal) => Itd::new(base, ItdConfig { points, proposal }),
+            None => Itd::from_base_heuristic(base, self.clip, points),
         }
     }
 }

@@ -21,8 +21,8 @@ use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use cdm_core::log_snr::{noise_coef, signal_coef};
 use cdm_core::{
-    Denoiser, DiscreteSchedule, GaussianBase, GaussianMixture, Itd, MixtureComponent, NoiseLevelClassifier,
-    NoiseSource, bits_per_dim, eps_chunked,
+    Chunked, Denoiser, DiscreteSchedule, GaussianBase, GaussianMixture, Itd, MixtureComponent, NoiseLevelClassifier,
+    NoiseSource, bits_per_dim,
 };
 use cdm_data::{Standardizer, Toy};
 use cdm_metrics::{NllReport, RegionMeans};
@@ -211,9 +211,10 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
 
     // held-out NLL
     let base = data.base(None)?;
-    let itd = Itd::from_base_heuristic(base.clone(), CLIP, args.points, ROWS_PER_CALL)?;
+    let itd = Itd::from_base_heuristic(base.clone(), CLIP, args.points)?;
     let chunk = (ROWS_PER_CALL / args.points).max(1);
-    let report = cdm_metrics::dataset_nll(&itd, &net, &heldout, chunk, &root.fork("nll"))?;
+    let capped = Chunked::new(&net, ROWS_PER_CALL)?;
+    let report = cdm_metrics::dataset_nll(&itd, &capped, &heldout, chunk, &root.fork("nll"))?;
     let data_units = data.standardizer.as_ref().map(|s| {
         let log_jacobian: f64 = s.std.iter().map(|v| v.ln()).sum();
         let nats = report.nats + log_jacobian;
@@ -224,7 +225,7 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
     // noise-level classification
     let m = args.noise_inputs.clamp(1, data.validation.len());
     let classifier = NoiseLevelClassifier::new(itd.clone(), levels.clone()).context("--levels")?;
-    let acc = cdm_metrics::noise_level_accuracy(&classifier, &net, &heldout.narrow(0, 0, m)?, &root.fork("noise"))?;
+    let acc = cdm_metrics::noise_level_accuracy(&classifier, &capped, &heldout.narrow(0, 0, m)?, &root.fork("noise"))?;
     let noise_level = NoiseSection {
         levels: levels.iter().map(|&l| level_label(l)).collect(),
         inputs: m,
@@ -328,12 +329,12 @@ fn mse_curve(
         let sq = eps.sub(eps_hat)?.sqr()?.sum(1)?.to_dtype(DType::F64)?.to_device(&Device::Cpu)?.to_vec1::<f64>()?;
         Ok(sq.chunks_exact(m).map(|c| c.iter().sum::<f64>() / (m * dim) as f64).collect())
     };
-    let model = per_alpha(&eps_chunked(net, &z, &alphas, ROWS_PER_CALL)?, &eps)?;
+    let model = per_alpha(&Chunked::new(net, ROWS_PER_CALL)?.eps_at(&z, &alphas)?, &eps)?;
     let exact = match exact {
         Some(gmm) => {
             let (z64, eps64) =
                 (z.to_dtype(DType::F64)?.to_device(&Device::Cpu)?, eps.to_dtype(DType::F64)?.to_device(&Device::Cpu)?);
-            Some(per_alpha(&eps_chunked(gmm, &z64, &alphas, ROWS_PER_CALL)?, &eps64)?)
+            Some(per_alpha(&Chunked::new(gmm, ROWS_PER_CALL)?.eps_at(&z64, &alphas)?, &eps64)?)
         }
         None => None,
     };
@@ -363,7 +364,15 @@ fn ood_map(
     // the paper's value range −30 … 30 (data units), in model units
     let (mu, s) = standardizer.map_or((0.0, 1.0), |st| (st.mean[0], st.std[0]));
     let values: Vec<f64> = (0..=120).map(|i| (-30.0 + 0.5 * i as f64 - mu) / s).collect();
-    let map = cdm_metrics::ood_error_map(net, gmm, &schedule, &timesteps, &values, device, DType::F32)?;
+    let map = cdm_metrics::ood_error_map(
+        &Chunked::new(net, ROWS_PER_CALL)?,
+        gmm,
+        &schedule,
+        &timesteps,
+        &values,
+        device,
+        DType::F32,
+    )?;
     let regions = match map.region_means(gmm, OOD_MIN_DENSITY) {
         Ok(r) => Some(r),
         Err(e) => {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
-use cdm_core::{Denoiser, ExactDensity, GaussianBase, Itd, NoiseSource, bits_per_dim};
+use cdm_core::{Chunked, Denoiser, ExactDensity, GaussianBase, Itd, NoiseSource, bits_per_dim};
 use cdm_data::{PointCloud, Standardizer};
 
 use crate::data::{POINT_ROWS_PER_CALL as ROWS_PER_CALL, load_points};
@@ -255,11 +255,11 @@ pub struct NllTable {
 pub fn estimate(itd: &Itd, target: &Target, points: &PointCloud, noise: &NoiseSource) -> Result<(Vec<f64>, Vec<f64>)> {
     let x = points.to_tensor(target.dtype(), &target.device())?;
     let chunk = (ROWS_PER_CALL / itd.config().points).max(1);
+    let capped = Chunked::new(target.denoiser(), ROWS_PER_CALL)?;
     let (mut value, mut se) = (Vec::new(), Vec::new());
     for start in (0..points.len()).step_by(chunk) {
         let len = chunk.min(points.len() - start);
-        let est =
-            itd.nll(target.denoiser(), &x.narrow(0, start, len)?, None, &noise.with_offset(start as u64))?.summary()?;
+        let est = itd.nll(&capped, &x.narrow(0, start, len)?, None, &noise.with_offset(start as u64))?.summary()?;
         value.extend(est.value);
         se.extend(est.std_err);
     }
@@ -273,8 +273,7 @@ pub fn run(args: &NllArgs) -> Result<NllTable> {
     }
     let target = Target::load(&args.target, args.input.device.as_deref())?;
     let points = read_inputs(&args.input.input, &target, args.input.standardized)?;
-    let itd =
-        Itd::from_base_heuristic(target.base().clone(), args.clip, args.points, ROWS_PER_CALL).context("--clip")?;
+    let itd = Itd::from_base_heuristic(target.base().clone(), args.clip, args.points).context("--clip")?;
     let (mut nats, nats_se) = estimate(&itd, &target, &points, &NoiseSource::new(args.seed).fork("cdm-nll"))?;
     // back to the original units: −log p_x(x) = −log p_z(z) + Σ ln s_j
     let log_jacobian: f64 =

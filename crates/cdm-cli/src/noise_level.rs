@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use cdm_core::{Itd, NoiseLevelClassifier, NoiseSource};
+use cdm_core::{Chunked, Itd, NoiseLevelClassifier, NoiseSource};
 
 use crate::data::POINT_ROWS_PER_CALL as ROWS_PER_CALL;
 use crate::nll::{InputArgs, Target, TargetArgs, level_label, parse_levels, read_inputs};
@@ -66,17 +66,16 @@ pub fn run(args: &NoiseLevelArgs) -> Result<LevelTable> {
     }
     let target = Target::load(&args.target, args.input.device.as_deref())?;
     let points = read_inputs(&args.input.input, &target, args.input.standardized)?;
-    let itd =
-        Itd::from_base_heuristic(target.base().clone(), args.clip, args.points, ROWS_PER_CALL).context("--clip")?;
+    let itd = Itd::from_base_heuristic(target.base().clone(), args.clip, args.points).context("--clip")?;
     let classifier = NoiseLevelClassifier::new(itd, levels.clone()).context("--levels")?;
     let x = points.to_tensor(target.dtype(), &target.device())?;
     let noise = NoiseSource::new(args.seed).fork("cdm-noise-level");
     let chunk = (ROWS_PER_CALL / args.points).max(1);
+    let capped = Chunked::new(target.denoiser(), ROWS_PER_CALL)?;
     let mut posterior = Vec::with_capacity(points.len());
     for start in (0..points.len()).step_by(chunk) {
         let len = chunk.min(points.len() - start);
-        let post =
-            classifier.classify(target.denoiser(), &x.narrow(0, start, len)?, &noise.with_offset(start as u64))?;
+        let post = classifier.classify(&capped, &x.narrow(0, start, len)?, &noise.with_offset(start as u64))?;
         posterior.extend(post.posterior);
     }
     let exact = target.exact().map(|e| {

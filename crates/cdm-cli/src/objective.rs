@@ -30,27 +30,27 @@ pub fn parse_objective(label: &str, base: &ObjectiveConfig) -> Result<ObjectiveC
     Ok(ObjectiveConfig { standard, cdl, ..base.clone() })
 }
 
-/// `w_std·L_std + w_cdl·L_cdl` over a Gaussian `base`, estimators capped at `max_rows` per
-/// denoiser call; `default_zeta` picks ζ's distribution when the config leaves it unset.
+/// `w_std·L_std + w_cdl·L_cdl` over a Gaussian `base`; `default_zeta` picks ζ's distribution
+/// when the config leaves it unset. The rows per denoiser call are capped by training a
+/// `Chunked` network (see `train::train_run`).
 pub fn assemble_objective(
     cfg: &ObjectiveConfig,
     base: GaussianBase,
     batch_size: usize,
-    max_rows: usize,
     default_zeta: fn(&Itd) -> ZetaDistribution,
 ) -> Result<WeightedSum> {
     let mut parts: Vec<(f64, Box<dyn Objective + Send + Sync>)> = Vec::new();
     match cfg.standard {
         StandardLoss::Mse => parts.push((cfg.standard_weight, Box::new(Mse::new(cdm_core::DiscreteSchedule::ddpm())))),
         StandardLoss::Itd => {
-            let itd = Itd::from_base_heuristic(base.clone(), 3.0, 1, max_rows)?;
+            let itd = Itd::from_base_heuristic(base.clone(), 3.0, 1)?;
             parts.push((cfg.standard_weight, Box::new(ItdLoss::new(itd))));
         }
         StandardLoss::None => {}
     }
     if let Some(c) = &cfg.cdl {
         let points = if c.points == 0 { batch_size } else { c.points };
-        let itd = c.itd(base, points, max_rows)?;
+        let itd = c.itd(base, points)?;
         let p = itd.config().proposal;
         tracing::info!(loc = p.loc, scale = p.scale, clip = p.clip, points, "CDL log-SNR proposal");
         let zeta = c.zeta.unwrap_or_else(|| default_zeta(&itd));

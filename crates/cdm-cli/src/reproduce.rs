@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
-use cdm_core::{Itd, NoiseSource};
+use cdm_core::{Chunked, Itd, NoiseSource};
 use cdm_samplers::{Observer, Round};
 use serde::{Deserialize, Serialize};
 
@@ -214,11 +214,17 @@ fn evaluate(dir: &Path, v: &Variant, plan: &Plan, cfg: &RunConfig, device: &Devi
             mmd_per_round: observer.mmd,
         });
     }
-    let itd = Itd::from_base_heuristic(data.base(None)?, 3.0, NLL_POINTS, ROWS_PER_CALL)?;
+    let itd = Itd::from_base_heuristic(data.base(None)?, 3.0, NLL_POINTS)?;
     let n = plan.nll_points.min(data.validation.len());
     let held_out = data.validation.rows(&(0..n).collect::<Vec<_>>()).to_tensor(DType::F32, device)?;
     let inputs_per_call = ROWS_PER_CALL / NLL_POINTS;
-    let nll = cdm_metrics::dataset_nll(&itd, &net, &held_out, inputs_per_call, &NoiseSource::new(7))?;
+    let nll = cdm_metrics::dataset_nll(
+        &itd,
+        &Chunked::new(&net, ROWS_PER_CALL)?,
+        &held_out,
+        inputs_per_call,
+        &NoiseSource::new(7),
+    )?;
     let summary: crate::report::SampleSummary = read_json(&dir.join("summary.json"))?;
     Ok(VariantResult {
         key: v.key.into(),

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
-use cdm_core::{Denoiser, DiscreteSchedule, NoiseSource};
+use cdm_core::{Chunked, Denoiser, Detached, DiscreteSchedule, NoiseSource};
 use cdm_samplers::{
     DdimConfig, DdpmConfig, EdmHeunConfig, EdmStochasticConfig, Paradigms, ParadigmsConfig, SamplerNoise, SamplerStats,
     Sequential, StepMap,
@@ -132,19 +132,19 @@ impl SamplerArgs {
         observer: &mut dyn cdm_samplers::Observer,
         rows_per_call: usize,
     ) -> Result<(Tensor, SamplerStats)> {
-        let max_rows = Some(self.max_rows.unwrap_or(rows_per_call));
         let map = self.step_map(&DiscreteSchedule::ddpm())?;
         let noise = SamplerNoise::seeded(&NoiseSource::new(seed), 0, n, sample_shape, DType::F32, device)?;
+        // detached per chunk: only one chunk's activations are alive at a time
+        let d = Chunked::new(Detached(d), self.max_rows.unwrap_or(rows_per_call))?;
         let out = if self.is_parallel() {
             let cfg = ParadigmsConfig {
                 window: self.window.unwrap_or(usize::MAX),
                 tolerance: self.tolerance,
                 max_rounds: self.max_rounds,
-                max_rows,
             };
-            cdm_samplers::Sampler::sample(&Paradigms::new(cfg)?, d, map.as_ref(), &noise, observer)?
+            cdm_samplers::Sampler::sample(&Paradigms::new(cfg)?, &d, map.as_ref(), &noise, observer)?
         } else {
-            cdm_samplers::Sampler::sample(&Sequential { max_rows }, d, map.as_ref(), &noise, observer)?
+            cdm_samplers::Sampler::sample(&Sequential, &d, map.as_ref(), &noise, observer)?
         };
         Ok((out.x, out.stats))
     }

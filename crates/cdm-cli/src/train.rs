@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use cdm_core::Chunked;
 use cdm_train::Trainer;
 
 use crate::config::{ModelSpec, RunConfig};
@@ -205,7 +206,8 @@ pub fn train_run(cfg: RunConfig, dir: PathBuf, init: Option<Init>, resume: bool)
     let validation = data.validation(&device)?;
     let train = &cfg.train;
     let mut batches = data.batches(train.batch_size, train.grad_accumulation, train.seed, &device)?;
-    let trainer = Trainer::new(train.clone(), named_vars(&vars), &net, &objective, &dir)?;
+    let capped = Chunked::new(&net, data.rows_per_call())?;
+    let trainer = Trainer::new(train.clone(), named_vars(&vars), &capped, &objective, &dir)?;
     let summary = trainer.run(batches.as_mut(), Some(&validation), resume)?;
     let seconds = summary.wall.as_secs_f64();
     let done = (summary.steps - summary.resumed_from).max(1);

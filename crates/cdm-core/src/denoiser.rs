@@ -10,8 +10,8 @@
 
 use candle_core::{Device, Tensor};
 
+use crate::Result;
 use crate::schedule::{DiscreteSchedule, TimestepInverse};
-use crate::{Error, Result};
 
 /// A noise predictor conditioned on the log-SNR.
 pub trait Denoiser {
@@ -49,28 +49,6 @@ impl<D: Denoiser + ?Sized> Denoiser for std::sync::Arc<D> {
 /// A (B,) tensor of host values with `like`'s dtype and device.
 pub fn host_tensor(values: &[f64], like: &Tensor) -> Result<Tensor> {
     Ok(Tensor::from_slice(values, values.len(), like.device())?.to_dtype(like.dtype())?)
-}
-
-/// ε̂ for many rows, evaluated in chunks of at most `max_rows` rows and concatenated.
-///
-/// The result is differentiable through every chunk. `max_rows = 0` is rejected.
-pub fn eps_chunked(d: &dyn Denoiser, z: &Tensor, log_snr: &[f64], max_rows: usize) -> Result<Tensor> {
-    let n = z.dim(0)?;
-    if n != log_snr.len() {
-        return Err(Error::shape("eps_chunked", [n], [log_snr.len()]));
-    }
-    if max_rows == 0 {
-        return Err(Error::invalid("max_rows", 0, "must be at least 1"));
-    }
-    if n <= max_rows {
-        return d.eps_at(z, log_snr);
-    }
-    let mut parts = Vec::with_capacity(n.div_ceil(max_rows));
-    for start in (0..n).step_by(max_rows) {
-        let len = max_rows.min(n - start);
-        parts.push(d.eps_at(&z.narrow(0, start, len)?, &log_snr[start..start + len])?);
-    }
-    Ok(Tensor::cat(&parts, 0)?)
 }
 
 /// A network that predicts ε from a (B,) tensor of continuous training timesteps.
@@ -168,18 +146,5 @@ mod tests {
             TimestepDenoiser::new(EchoTimestep, schedule, TimestepInverse::Official, TimestepRounding::Truncate);
         let out = truncating.eps_at(&z, &alphas).unwrap().to_vec2::<f64>().unwrap();
         assert_eq!([out[0][0], out[1][0]], [0.0, 10.0]); // official 0.8 → 0, 10.6 → 10
-    }
-
-    #[test]
-    fn chunked_evaluation_equals_one_call() {
-        let schedule = DiscreteSchedule::ddpm();
-        let d = TimestepDenoiser::new(EchoTimestep, schedule, TimestepInverse::Exact, TimestepRounding::Continuous);
-        let z = Tensor::zeros((7, 3), DType::F32, &Device::Cpu).unwrap();
-        let alphas: Vec<f64> = (0..7).map(|i| 5.0 - i as f64).collect();
-        let whole = eps_chunked(&d, &z, &alphas, 100).unwrap().to_vec2::<f32>().unwrap();
-        let parts = eps_chunked(&d, &z, &alphas, 3).unwrap().to_vec2::<f32>().unwrap();
-        assert_eq!(whole, parts);
-        assert!(matches!(eps_chunked(&d, &z, &alphas, 0), Err(Error::InvalidArgument { field: "max_rows", .. })));
-        assert!(matches!(eps_chunked(&d, &z, &alphas[..3], 4), Err(Error::ShapeMismatch { .. })));
     }
 }

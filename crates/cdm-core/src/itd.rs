@@ -27,7 +27,8 @@
 //!
 //! which has far lower variance than the authors' **faithful** estimator (independent draws for
 //! the two terms, `docs/math.md` §7.3). Either way both terms go through **one** denoiser call of
-//! `2·B·K` rows, chunked under [`ItdConfig::max_rows`].
+//! `2·B·K` rows; to bound the rows a network sees per call, pass it wrapped in
+//! [`Chunked`](crate::Chunked), which splits that call without changing its result.
 //!
 //! Every estimate is returned as a [`PointwiseEstimate`]: a differentiable (B, K) tensor of
 //! per-point terms, so the same code serves training losses and evaluation with standard errors.
@@ -48,7 +49,7 @@ use crate::gaussian_base::GaussianBase;
 use crate::log_snr::{alpha_prime, kappa, noise_coef, signal_coef};
 use crate::logistic::TruncatedLogistic;
 use crate::noise::{NoiseSource, Streams};
-use crate::{Denoiser, Error, Result, eps_chunked};
+use crate::{Denoiser, Error, Result};
 
 /// Configuration of the ITD estimator.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -57,8 +58,6 @@ pub struct ItdConfig {
     pub points: usize,
     /// The log-SNR proposal.
     pub proposal: TruncatedLogistic,
-    /// Most rows passed to the denoiser in one call.
-    pub max_rows: usize,
 }
 
 /// How the two log-densities of a log-ratio draw their random numbers.
@@ -134,16 +133,13 @@ impl Itd {
         if config.points == 0 {
             return Err(Error::invalid("points", 0, "must be at least 1"));
         }
-        if config.max_rows == 0 {
-            return Err(Error::invalid("max_rows", 0, "must be at least 1"));
-        }
         Ok(Self { config, base })
     }
 
     /// The authors' setup: base and proposal (loc, scale) from data statistics, given clip and K.
-    pub fn from_base_heuristic(base: GaussianBase, clip: f64, points: usize, max_rows: usize) -> Result<Self> {
+    pub fn from_base_heuristic(base: GaussianBase, clip: f64, points: usize) -> Result<Self> {
         let (loc, scale) = base.logistic_heuristic();
-        Self::new(base, ItdConfig { points, proposal: TruncatedLogistic::new(loc, scale, clip)?, max_rows })
+        Self::new(base, ItdConfig { points, proposal: TruncatedLogistic::new(loc, scale, clip)? })
     }
 
     /// The configuration.
@@ -184,7 +180,7 @@ impl Itd {
         Ok(Points { x, log_snr, weight, eps })
     }
 
-    /// `‖ε − κ·ε̂(z_α, α′)‖²` per row for every `(points, zeta)` block, in one chunked call.
+    /// `‖ε − κ·ε̂(z_α, α′)‖²` per row for every `(points, zeta)` block, in one denoiser call.
     ///
     /// `zeta` per row: `+∞` means the clean density (α′ = α, κ = 1).
     fn squared_errors(&self, d: &dyn Denoiser, blocks: &[(&Points, &[f64])]) -> Result<Vec<Tensor>> {
@@ -200,7 +196,7 @@ impl Itd {
             }
         }
         let z = Tensor::cat(&z_rows, 0)?;
-        let eps_hat = row_scale(&eps_chunked(d, &z, &call_log_snr, self.config.max_rows)?, &kappas)?;
+        let eps_hat = row_scale(&d.eps_at(&z, &call_log_snr)?, &kappas)?;
         let mut out = Vec::with_capacity(blocks.len());
         let mut start = 0;
         for (p, _) in blocks {

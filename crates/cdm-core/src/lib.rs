@@ -6,19 +6,22 @@
 //! - [`log_snr`]: stable scalar functions of the log-SNR α, the rescaled α′ and κ;
 //! - [`schedule`], [`spacing`], [`karras`]: DDPM (linear, cosine) and EDM noise levels as views
 //!   of α, and the timestep grids samplers visit;
-//! - [`Denoiser`]: ε̂(z, α), plus [`TimestepDenoiser`] for networks conditioned on timesteps;
+//! - [`Denoiser`]: ε̂(z, α), plus [`TimestepDenoiser`] for networks conditioned on timesteps
+//!   [`Chunked`], which caps the rows per call of any denoiser, and [`Detached`] for inference;
 //! - [`NoiseSource`]: seeded host-side noise, one stream per sample;
 //! - [`exact`]: Gaussian and Gaussian-mixture densities with closed-form ε̂ and log p_α — the
 //!   oracles every estimator and sampler is tested against;
 //! - [`itd`]: the ITD estimator of −log p(x), −log p_ζ(z) and the log-ratio
 //!   f_ζ = log p − log p_ζ (faithful or with common random numbers), on any denoiser, with all
-//!   B·K points in one chunked call; [`gaussian_base`] and [`logistic`] are its parts;
+//!   B·K points in one call; [`gaussian_base`] and [`logistic`] are its parts;
 //! - [`noise_level`]: the noise-level classifier every denoiser implies.
 //!
 //! Everything speaks variance-preserving log-SNR: `z = √σ(α)·x + √σ(−α)·ε`.
 #![doc = include_str!("../README.md")]
 
+pub mod chunked;
 pub mod denoiser;
+pub mod detached;
 mod error;
 pub mod exact;
 pub mod gaussian_base;
@@ -31,7 +34,9 @@ pub mod noise_level;
 pub mod schedule;
 pub mod spacing;
 
-pub use denoiser::{Denoiser, TimestepDenoiser, TimestepModel, TimestepRounding, eps_chunked, host_tensor};
+pub use chunked::Chunked;
+pub use denoiser::{Denoiser, TimestepDenoiser, TimestepModel, TimestepRounding, host_tensor};
+pub use detached::Detached;
 pub use error::{Error, Result};
 pub use exact::{ExactDensity, Gaussian, GaussianMixture, MixtureComponent};
 pub use gaussian_base::{BaseCovariance, GaussianBase};

@@ -7,8 +7,8 @@
 use candle_core::{DType, Device, Tensor};
 use cdm_core::exact::{ExactDensity, sample_rows};
 use cdm_core::{
-    BaseCovariance, Denoiser, Error, Gaussian, GaussianBase, GaussianMixture, Itd, ItdConfig, MixtureComponent,
-    NoiseLevelClassifier, NoiseSource, RandomNumbers, TruncatedLogistic,
+    BaseCovariance, Chunked, Denoiser, Error, Gaussian, GaussianBase, GaussianMixture, Itd, ItdConfig,
+    MixtureComponent, NoiseLevelClassifier, NoiseSource, PointwiseEstimate, RandomNumbers, TruncatedLogistic,
 };
 
 fn points(x: &[f64], dim: usize) -> Tensor {
@@ -16,7 +16,7 @@ fn points(x: &[f64], dim: usize) -> Tensor {
 }
 
 fn itd(base: GaussianBase, clip: f64, k: usize) -> Itd {
-    Itd::from_base_heuristic(base, clip, k, 1 << 16).unwrap()
+    Itd::from_base_heuristic(base, clip, k).unwrap()
 }
 
 fn mixture_1d_itd(k: usize, clip: f64) -> Itd {
@@ -247,7 +247,7 @@ fn same_seed_is_bit_identical_and_rows_do_not_depend_on_the_batch() {
 }
 
 #[test]
-fn estimators_evaluate_all_points_in_one_call_under_the_row_cap() {
+fn estimators_evaluate_all_points_in_one_call_split_only_by_chunked() {
     struct Counting<'a>(&'a GaussianMixture, std::cell::RefCell<Vec<usize>>);
     impl Denoiser for Counting<'_> {
         fn eps(&self, z: &Tensor, log_snr: &Tensor) -> cdm_core::Result<Tensor> {
@@ -260,31 +260,26 @@ fn estimators_evaluate_all_points_in_one_call_under_the_row_cap() {
     let x = points(&[0.0, 1.0, 2.0], 1);
     let proposal = TruncatedLogistic::new(-3.258, 3.0, 3.0).unwrap();
     let base = GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap();
-    let one = Itd::new(base.clone(), ItdConfig { points: 50, proposal, max_rows: 10_000 }).unwrap();
-    one.log_ratio(&d, &x, &[2.0; 3], &NoiseSource::new(0), RandomNumbers::Common).unwrap();
+    let est = Itd::new(base, ItdConfig { points: 50, proposal }).unwrap();
+    let one = est.log_ratio(&d, &x, &[2.0; 3], &NoiseSource::new(0), RandomNumbers::Common).unwrap();
     assert_eq!(*d.1.borrow(), vec![300], "both terms of all 3×50 points in one call");
     d.1.borrow_mut().clear();
-    let capped = Itd::new(base, ItdConfig { points: 50, proposal, max_rows: 128 }).unwrap();
-    capped.log_ratio(&d, &x, &[2.0; 3], &NoiseSource::new(0), RandomNumbers::Common).unwrap();
+    let capped = Chunked::new(&d, 128).unwrap();
+    let split = est.log_ratio(&capped, &x, &[2.0; 3], &NoiseSource::new(0), RandomNumbers::Common).unwrap();
     assert_eq!(*d.1.borrow(), vec![128, 128, 44]);
+    let terms = |e: PointwiseEstimate| e.terms.to_vec2::<f64>().unwrap();
+    assert_eq!(terms(split), terms(one), "the split call gives the same estimate");
 }
 
 #[test]
 fn bad_arguments_are_typed_errors() {
     let base = GaussianBase::standard(2);
     let proposal = TruncatedLogistic { loc: 0.0, scale: 3.0, clip: 3.0 };
-    let cfg = |points, max_rows, proposal| ItdConfig { points, proposal, max_rows };
-    assert!(matches!(
-        Itd::new(base.clone(), cfg(0, 10, proposal)),
-        Err(Error::InvalidArgument { field: "points", .. })
-    ));
-    assert!(matches!(
-        Itd::new(base.clone(), cfg(4, 0, proposal)),
-        Err(Error::InvalidArgument { field: "max_rows", .. })
-    ));
+    let cfg = |points, proposal| ItdConfig { points, proposal };
+    assert!(matches!(Itd::new(base.clone(), cfg(0, proposal)), Err(Error::InvalidArgument { field: "points", .. })));
     let bad_clip = TruncatedLogistic { clip: 0.0, ..proposal };
-    assert!(matches!(Itd::new(base.clone(), cfg(4, 10, bad_clip)), Err(Error::InvalidArgument { field: "clip", .. })));
-    let est = Itd::new(base, cfg(4, 10, proposal)).unwrap();
+    assert!(matches!(Itd::new(base.clone(), cfg(4, bad_clip)), Err(Error::InvalidArgument { field: "clip", .. })));
+    let est = Itd::new(base, cfg(4, proposal)).unwrap();
     let g = Gaussian::isotropic(vec![0.0, 0.0], 1.0).unwrap();
     let wrong_dim = points(&[0.0, 1.0, 2.0], 3);
     assert!(matches!(est.nll(&g, &wrong_dim, None, &NoiseSource::new(0)), Err(Error::ShapeMismatch { .. })));

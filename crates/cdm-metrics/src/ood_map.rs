@@ -12,16 +12,13 @@
 //! `p_α(v)` has mass and arbitrary elsewhere; [`ErrorMap::region_means`] splits the grid by
 //! `p_α(v) ≥ min_density` into the region near the forward paths and the region away from
 //! them and averages the error over each. All grid points go through the model in one
-//! batched call, chunked at [`OOD_MAX_ROWS`] rows.
+//! batched call (a [`Chunked`](cdm_core::Chunked) model splits it).
 
 use candle_core::{DType, Device, Tensor};
 use cdm_core::log_snr::noise_coef;
-use cdm_core::{Denoiser, DiscreteSchedule, ExactDensity, eps_chunked};
+use cdm_core::{Denoiser, DiscreteSchedule, ExactDensity};
 
 use crate::{Error, Result};
-
-/// Most grid points passed to the model in one call.
-pub const OOD_MAX_ROWS: usize = 1 << 16;
 
 /// Score-estimate error over a grid of timesteps × values.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -84,7 +81,7 @@ pub fn ood_error_map(
     let rows = timesteps.len() * values.len();
     let alphas: Vec<f64> = log_snrs.iter().flat_map(|&a| std::iter::repeat_n(a, values.len())).collect();
     let z = Tensor::from_vec(values.repeat(timesteps.len()), (rows, 1), device)?.to_dtype(dtype)?;
-    let eps = eps_chunked(model, &z, &alphas, OOD_MAX_ROWS)?;
+    let eps = model.eps_at(&z, &alphas)?;
     if eps.elem_count() != rows {
         return Err(Error::shape("ood_error_map model output", [rows, 1], eps.dims()));
     }

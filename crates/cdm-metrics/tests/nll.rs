@@ -9,8 +9,7 @@ fn setup(n: usize) -> (GaussianMixture, Itd, Vec<f64>, Tensor) {
     let gmm = GaussianMixture::two_mode_1d();
     // the mixture's variance is 1 + 25; clip 6 makes the window truncation negligible
     let itd =
-        Itd::from_base_heuristic(GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap(), 6.0, 1024, 1 << 16)
-            .unwrap();
+        Itd::from_base_heuristic(GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap(), 6.0, 1024).unwrap();
     let x = sample_rows(&gmm, &NoiseSource::new(42), n);
     let t = Tensor::from_slice(&x, (n, 1), &Device::Cpu).unwrap();
     (gmm, itd, x, t)

@@ -20,7 +20,7 @@ fn setup() -> (GaussianMixture, NoiseLevelClassifier, Tensor) {
     let n = 24;
     let clean = sample_rows(&gmm, &NoiseSource::new(1), n);
     let base = GaussianBase::from_data(&clean, n, d, BaseCovariance::Diagonal).unwrap();
-    let itd = Itd::from_base_heuristic(base, 4.0, 128, 1 << 16).unwrap();
+    let itd = Itd::from_base_heuristic(base, 4.0, 128).unwrap();
     let classifier = NoiseLevelClassifier::new(itd, vec![f64::INFINITY, 3.0, 0.0, -3.0]).unwrap();
     (gmm, classifier, Tensor::from_slice(&clean, (n, d), &Device::Cpu).unwrap())
 }

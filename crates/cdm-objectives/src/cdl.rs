@@ -21,7 +21,8 @@
 //!
 //! The `1/B` factor is the authors' weighting: with 2 instances the CDL term weighs `2/B` of
 //! the mean instance loss; with every instance it is the mean. Both log-densities of all
-//! instances go through one denoiser call of `2·n·K` rows (chunked).
+//! instances go through one denoiser call of `2·n·K` rows (split only if the denoiser is a
+//! [`Chunked`](cdm_core::Chunked) one).
 //!
 //! | name | symbol |
 //! |---|---|

@@ -51,8 +51,7 @@ impl Denoiser for Scaled<'_> {
 
 fn mixture_cdl(mode: CdlMode, points: usize, instances: Option<usize>) -> Cdl {
     let itd =
-        Itd::from_base_heuristic(GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap(), 3.0, points, 1 << 16)
-            .unwrap();
+        Itd::from_base_heuristic(GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap(), 3.0, points).unwrap();
     let zeta = ZetaDistribution::Logistic(itd.config().proposal);
     Cdl::new(itd, zeta, mode, instances).unwrap()
 }
@@ -103,13 +102,8 @@ fn logit_residual_variances(fixed_zeta: Option<f64>, assert_ratio: bool) {
     let residuals = |mode| {
         let mut cdl = mixture_cdl(mode, 128, Some(n));
         if let Some(z) = fixed_zeta {
-            let itd = Itd::from_base_heuristic(
-                GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap(),
-                3.0,
-                128,
-                1 << 16,
-            )
-            .unwrap();
+            let itd = Itd::from_base_heuristic(GaussianBase::from_log_eigenvalues(vec![26f64.ln()]).unwrap(), 3.0, 128)
+                .unwrap();
             cdl = Cdl::new(itd, ZetaDistribution::Uniform { low: z, high: z }, mode, Some(n)).unwrap();
         }
         let out = cdl.logits(&gmm, &x, &noise).unwrap();
@@ -212,7 +206,7 @@ fn weighted_sum_adds_the_weighted_parts_and_reports_each() {
     let x = mixture_batch(64);
     let noise = NoiseSource::new(2);
     let mse = Mse::new(DiscreteSchedule::ddpm());
-    let itd = Itd::from_base_heuristic(GaussianBase::standard(1), 3.0, 4, 1024).unwrap();
+    let itd = Itd::from_base_heuristic(GaussianBase::standard(1), 3.0, 4).unwrap();
     let l_mse = scalar(&mse.loss(&gmm, &x, &noise).unwrap().loss);
     let l_itd = scalar(&ItdLoss::new(itd.clone()).loss(&gmm, &x, &noise).unwrap().loss);
     let sum = WeightedSum::new(vec![
@@ -229,7 +223,7 @@ fn weighted_sum_adds_the_weighted_parts_and_reports_each() {
 #[test]
 fn bad_configs_and_batches_are_typed_errors() {
     use cdm_objectives::Error;
-    let itd = Itd::from_base_heuristic(GaussianBase::standard(1), 3.0, 4, 1024).unwrap();
+    let itd = Itd::from_base_heuristic(GaussianBase::standard(1), 3.0, 4).unwrap();
     let bad_zeta = ZetaDistribution::Uniform { low: 5.0, high: 1.0 };
     assert!(matches!(Cdl::new(itd.clone(), bad_zeta, CdlMode::Improved, None), Err(Error::InvalidConfig { .. })));
     let zeta = ZetaDistribution::images();

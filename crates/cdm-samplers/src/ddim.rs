@@ -27,7 +27,7 @@
 //! | `noise_std` | σ_j(η) |
 
 use candle_core::Tensor;
-use cdm_core::{Denoiser, DiscreteSchedule, TimestepSpacing, eps_chunked, predecessors};
+use cdm_core::{Denoiser, DiscreteSchedule, TimestepSpacing, predecessors};
 
 use crate::step_map::{MIN_VARIANCE, StepMap, check_rows, check_steps, per_row};
 use crate::{Error, Result};
@@ -135,17 +135,10 @@ impl StepMap for Ddim {
         self.eta == 0.0
     }
 
-    fn apply(
-        &self,
-        d: &dyn Denoiser,
-        x: &Tensor,
-        steps: &[usize],
-        _xi: Option<&Tensor>,
-        max_rows: usize,
-    ) -> Result<Tensor> {
+    fn apply(&self, d: &dyn Denoiser, x: &Tensor, steps: &[usize], _xi: Option<&Tensor>) -> Result<Tensor> {
         check_rows("Ddim::apply", x, steps, self.steps.len())?;
         let pick = |f: fn(&DdimStep) -> f64| steps.iter().map(|&j| f(&self.steps[j])).collect::<Vec<_>>();
-        let eps = eps_chunked(d, x, &pick(|s| s.log_snr), max_rows)?;
+        let eps = d.eps_at(x, &pick(|s| s.log_snr))?;
         let x0_hat = x
             .sub(&eps.broadcast_mul(&per_row(&pick(|s| s.noise_t), x)?)?)?
             .broadcast_div(&per_row(&pick(|s| s.signal_t), x)?)?;

@@ -31,7 +31,7 @@
 //! | `variance` | σ²_j |
 
 use candle_core::Tensor;
-use cdm_core::{Denoiser, DiscreteSchedule, TimestepSpacing, eps_chunked, predecessors};
+use cdm_core::{Denoiser, DiscreteSchedule, TimestepSpacing, predecessors};
 
 use crate::Result;
 use crate::step_map::{StepMap, check_rows, check_steps, per_row, posterior_variance};
@@ -127,9 +127,9 @@ impl Ddpm {
     }
 
     /// The posterior mean μ_j of each row (the noise-free step).
-    fn mean(&self, d: &dyn Denoiser, x: &Tensor, rows: &[usize], max_rows: usize) -> Result<Tensor> {
+    fn mean(&self, d: &dyn Denoiser, x: &Tensor, rows: &[usize]) -> Result<Tensor> {
         let pick = |f: fn(&DdpmStep) -> f64| rows.iter().map(|&j| f(&self.steps[j])).collect::<Vec<_>>();
-        let eps = eps_chunked(d, x, &pick(|s| s.log_snr), max_rows)?;
+        let eps = d.eps_at(x, &pick(|s| s.log_snr))?;
         let x0_hat = x
             .sub(&eps.broadcast_mul(&per_row(&pick(|s| s.noise_t), x)?)?)?
             .broadcast_div(&per_row(&pick(|s| s.signal_t), x)?)?;
@@ -161,16 +161,9 @@ impl StepMap for Ddpm {
         false
     }
 
-    fn apply(
-        &self,
-        d: &dyn Denoiser,
-        x: &Tensor,
-        steps: &[usize],
-        _xi: Option<&Tensor>,
-        max_rows: usize,
-    ) -> Result<Tensor> {
+    fn apply(&self, d: &dyn Denoiser, x: &Tensor, steps: &[usize], _xi: Option<&Tensor>) -> Result<Tensor> {
         check_rows("Ddpm::apply", x, steps, self.steps.len())?;
-        self.mean(d, x, steps, max_rows)
+        self.mean(d, x, steps)
     }
 }
 
@@ -194,7 +187,7 @@ mod tests {
         let x = Tensor::new(&[[0.7f64, -1.3]], &Device::Cpu).unwrap();
         for j in [0usize, 500, 998, 999] {
             let t = 999 - j;
-            let out = ddpm.apply(&Identity, &x, &[j], None, usize::MAX).unwrap().to_vec2::<f64>().unwrap();
+            let out = ddpm.apply(&Identity, &x, &[j], None).unwrap().to_vec2::<f64>().unwrap();
             let (beta, ab) = (schedule.betas()[t], schedule.alpha_bar()[t]);
             for (o, v) in out[0].iter().zip([0.7, -1.3]) {
                 let want = (v - beta / (1.0 - ab).sqrt() * v) / (1.0 - beta).sqrt();
@@ -215,7 +208,7 @@ mod tests {
         assert_eq!(ddpm.predecessors()[0], 922);
         assert_eq!(*ddpm.predecessors().last().unwrap(), -1);
         let x = Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap();
-        assert!(ddpm.apply(&Identity, &x, &[0], None, 8).is_err(), "one step index per row");
-        assert!(ddpm.apply(&Identity, &x, &[0, 13], None, 8).is_err(), "step out of range");
+        assert!(ddpm.apply(&Identity, &x, &[0], None).is_err(), "one step index per row");
+        assert!(ddpm.apply(&Identity, &x, &[0, 13], None).is_err(), "step out of range");
     }
 }

@@ -28,7 +28,7 @@
 
 use candle_core::Tensor;
 use cdm_core::log_snr::log_snr_of_sigma_edm;
-use cdm_core::{Denoiser, KarrasSigmas, eps_chunked};
+use cdm_core::{Denoiser, KarrasSigmas};
 
 use crate::step_map::{MIN_VARIANCE, StepMap, check_rows, check_steps, per_row};
 use crate::{Error, Result};
@@ -94,18 +94,11 @@ impl StepMap for EdmHeun {
         true
     }
 
-    fn apply(
-        &self,
-        d: &dyn Denoiser,
-        x: &Tensor,
-        steps: &[usize],
-        _xi: Option<&Tensor>,
-        max_rows: usize,
-    ) -> Result<Tensor> {
+    fn apply(&self, d: &dyn Denoiser, x: &Tensor, steps: &[usize], _xi: Option<&Tensor>) -> Result<Tensor> {
         check_rows("EdmHeun::apply", x, steps, self.steps())?;
         let from: Vec<f64> = steps.iter().map(|&i| self.sigmas[i]).collect();
         let to: Vec<f64> = steps.iter().map(|&i| self.sigmas[i + 1]).collect();
-        heun_rows(d, x, &from, &to, max_rows)
+        heun_rows(d, x, &from, &to)
     }
 }
 
@@ -129,7 +122,7 @@ pub(crate) fn bridge_variance(from: f64, to: f64) -> f64 {
 
 /// One Heun step per row from σ = `from` to σ = `to`, batched: one denoiser call over all rows,
 /// then one over the rows with `to > 0` (which must come first, as rows are ordered by step).
-pub(crate) fn heun_rows(d: &dyn Denoiser, x: &Tensor, from: &[f64], to: &[f64], max_rows: usize) -> Result<Tensor> {
+pub(crate) fn heun_rows(d: &dyn Denoiser, x: &Tensor, from: &[f64], to: &[f64]) -> Result<Tensor> {
     let rows = x.dim(0)?;
     let second = to.iter().take_while(|&&s| s > 0.0).count();
     if to[second..].iter().any(|&s| s > 0.0) {
@@ -137,12 +130,12 @@ pub(crate) fn heun_rows(d: &dyn Denoiser, x: &Tensor, from: &[f64], to: &[f64], 
     }
     let step: Vec<f64> = to.iter().zip(from).map(|(t, f)| t - f).collect();
     let step = per_row(&step, x)?;
-    let slope = vp_eps(d, x, from, max_rows)?;
+    let slope = vp_eps(d, x, from)?;
     let euler = x.add(&slope.broadcast_mul(&step)?)?;
     if second == 0 {
         return Ok(euler);
     }
-    let slope2 = vp_eps(d, &euler.narrow(0, 0, second)?, &to[..second], max_rows)?;
+    let slope2 = vp_eps(d, &euler.narrow(0, 0, second)?, &to[..second])?;
     let mut heun = slope.narrow(0, 0, second)?.add(&slope2)?.affine(0.5, 0.0)?;
     if second < rows {
         heun = Tensor::cat(&[&heun, &slope.narrow(0, second, rows - second)?], 0)?;
@@ -151,11 +144,11 @@ pub(crate) fn heun_rows(d: &dyn Denoiser, x: &Tensor, from: &[f64], to: &[f64], 
 }
 
 /// d(x; σ) = ε̂(x/√(1+σ²), −2 ln σ) per row.
-fn vp_eps(d: &dyn Denoiser, x: &Tensor, sigma: &[f64], max_rows: usize) -> Result<Tensor> {
+fn vp_eps(d: &dyn Denoiser, x: &Tensor, sigma: &[f64]) -> Result<Tensor> {
     let c_in: Vec<f64> = sigma.iter().map(|s| 1.0 / (1.0 + s * s).sqrt()).collect();
     let alpha: Vec<f64> = sigma.iter().map(|&s| log_snr_of_sigma_edm(s)).collect();
     let z = x.broadcast_mul(&per_row(&c_in, x)?)?;
-    Ok(eps_chunked(d, &z, &alpha, max_rows)?)
+    Ok(d.eps_at(&z, &alpha)?)
 }
 
 #[cfg(test)]
@@ -185,7 +178,7 @@ mod tests {
     fn rows_ending_at_zero_must_come_last() {
         let gauss = cdm_core::Gaussian::isotropic(vec![0.0], 1.0).unwrap();
         let x = Tensor::ones((2, 1), DType::F64, &candle_core::Device::Cpu).unwrap();
-        assert!(heun_rows(&gauss, &x, &[1.0, 2.0], &[0.0, 1.0], 4).is_err());
-        assert!(heun_rows(&gauss, &x, &[2.0, 1.0], &[1.0, 0.0], 4).is_ok());
+        assert!(heun_rows(&gauss, &x, &[1.0, 2.0], &[0.0, 1.0]).is_err());
+        assert!(heun_rows(&gauss, &x, &[2.0, 1.0], &[1.0, 0.0]).is_ok());
     }
 }

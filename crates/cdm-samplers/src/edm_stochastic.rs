@@ -135,14 +135,7 @@ impl StepMap for EdmStochastic {
         self.churn.iter().all(|&c| c == 0.0)
     }
 
-    fn apply(
-        &self,
-        d: &dyn Denoiser,
-        x: &Tensor,
-        steps: &[usize],
-        xi: Option<&Tensor>,
-        max_rows: usize,
-    ) -> Result<Tensor> {
+    fn apply(&self, d: &dyn Denoiser, x: &Tensor, steps: &[usize], xi: Option<&Tensor>) -> Result<Tensor> {
         check_rows("EdmStochastic::apply", x, steps, self.steps())?;
         let churn: Vec<f64> = steps.iter().map(|&i| self.churn[i]).collect();
         let x_hat = if churn.iter().all(|&c| c == 0.0) {
@@ -153,7 +146,7 @@ impl StepMap for EdmStochastic {
         };
         let from: Vec<f64> = steps.iter().map(|&i| self.sigma_hat[i]).collect();
         let to: Vec<f64> = steps.iter().map(|&i| self.sigmas[i + 1]).collect();
-        heun_rows(d, &x_hat, &from, &to, max_rows)
+        heun_rows(d, &x_hat, &from, &to)
     }
 }
 

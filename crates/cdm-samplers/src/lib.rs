@@ -32,7 +32,7 @@
 //! let data = Gaussian::new(vec![1.0, -1.0], vec![1.0, 0.5, 0.5, 1.0])?;
 //! let ddim = DdimConfig { steps: 50, ..Default::default() }.build(&DiscreteSchedule::ddpm())?;
 //! let noise = SamplerNoise::seeded(&NoiseSource::new(0), 0, 500, &[2], DType::F64, &Device::Cpu)?;
-//! let seq = Sequential::default().sample(&data, &ddim, &noise, &mut ())?;
+//! let seq = Sequential.sample(&data, &ddim, &noise, &mut ())?;
 //! let mean = seq.x.mean(0)?.to_vec1::<f64>()?;
 //! assert!((mean[0] - 1.0).abs() < 0.2 && (mean[1] + 1.0).abs() < 0.2);
 //! assert_eq!((seq.stats.rounds, seq.stats.nfe), (50, 50));

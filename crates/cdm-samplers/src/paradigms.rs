@@ -23,6 +23,11 @@
 //! With `p = 1` or `τ = 0` the output is the sequential chain's (up to the rounding of the
 //! telescoped sum). `p ≥ S` is the no-window variant (window = all remaining positions).
 //!
+//! The window's `L·B` rows (up to `S·B` without a window) go to the denoiser in one call; to
+//! bound a network's memory, pass it wrapped in [`cdm_core::Chunked`] (with
+//! [`cdm_core::Detached`] inside, see [`cdm_core::detached`]), which splits the call without
+//! changing its result.
+//!
 //! Prefix sums run sequentially in the buffer's dtype; the per-sample squared errors are
 //! accumulated in f64. With `max_rounds`, a run that has not converged finishes the remaining
 //! steps sequentially from the anchor `buf[lo]` (exact) and reports them in
@@ -43,7 +48,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use cdm_core::Denoiser;
 
-use crate::sampler::{Counting, initial_state, row_cap, step};
+use crate::sampler::{Counting, initial_state, step};
 use crate::{Error, Observer, Result, Round, Sample, Sampler, SamplerNoise, SamplerStats, StepMap};
 
 /// Options of [`Paradigms`]. The default is the authors' tolerance 0.1 with window 32 (CDL,
@@ -57,13 +62,11 @@ pub struct ParadigmsConfig {
     pub tolerance: f64,
     /// After this many Picard rounds, finish the remaining steps sequentially (`None`: no cap).
     pub max_rounds: Option<usize>,
-    /// Largest number of rows per denoiser call (`None`: the whole window at once).
-    pub max_rows: Option<usize>,
 }
 
 impl Default for ParadigmsConfig {
     fn default() -> Self {
-        Self { window: 32, tolerance: 0.1, max_rounds: None, max_rows: None }
+        Self { window: 32, tolerance: 0.1, max_rounds: None }
     }
 }
 
@@ -73,7 +76,7 @@ impl ParadigmsConfig {
         Self { window: usize::MAX, tolerance, ..Self::default() }
     }
 
-    /// Checks every option: `window ≥ 1`, `tolerance` finite and ≥ 0, `max_rounds ≥ 1`, `max_rows ≥ 1`.
+    /// Checks every option: `window ≥ 1`, `tolerance` finite and ≥ 0, `max_rounds ≥ 1`.
     pub fn validate(&self) -> Result<()> {
         if self.window == 0 {
             return Err(Error::invalid("window", 0, "must be at least 1"));
@@ -84,7 +87,6 @@ impl ParadigmsConfig {
         if self.max_rounds == Some(0) {
             return Err(Error::invalid("max_rounds", 0, "must be at least 1"));
         }
-        row_cap(self.max_rows)?;
         Ok(())
     }
 }
@@ -118,7 +120,6 @@ impl Sampler for Paradigms {
     ) -> Result<Sample> {
         let start = Instant::now();
         let cfg = &self.config;
-        let max_rows = row_cap(cfg.max_rows)?;
         let counter = Counting::new(d);
         let s = map.steps();
         let p = cfg.window.min(s);
@@ -149,7 +150,7 @@ impl Sampler for Paradigms {
                 let window = xi.as_ref().map(|xi| xi.narrow(0, lo, s - lo)).transpose()?;
                 for j in lo..s {
                     let xi_j = window.as_ref().map(|w| w.get(j - lo)).transpose()?;
-                    buf[j + 1] = step(map, &counter, &buf[j], j, xi_j.as_ref(), max_rows)?;
+                    buf[j + 1] = step(map, &counter, &buf[j], j, xi_j.as_ref())?;
                     observer.on_step(j, &buf[j + 1]);
                 }
                 finished = s - lo;
@@ -160,7 +161,7 @@ impl Sampler for Paradigms {
             let x = Tensor::cat(&buf[lo..hi], 0)?;
             let rows: Vec<usize> = (lo..hi).flat_map(|j| std::iter::repeat_n(j, batch)).collect();
             let xi_rows = xi.as_ref().map(|xi| xi.narrow(0, lo, len)?.flatten(0, 1)).transpose()?;
-            let delta = map.apply(&counter, &x, &rows, xi_rows.as_ref(), max_rows)?.sub(&x)?;
+            let delta = map.apply(&counter, &x, &rows, xi_rows.as_ref())?.sub(&x)?;
 
             // Prefix sums, sequential in the buffer dtype: Σ Δ and Σ n kept apart as in [PG].
             let mut new = Vec::with_capacity(len);

@@ -17,7 +17,7 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
-use cdm_core::Denoiser;
+use cdm_core::{Denoiser, Detached};
 
 use crate::{Observer, Result, SamplerNoise, StepMap};
 
@@ -53,7 +53,8 @@ pub struct SamplerStats {
     pub nfe: usize,
     /// Positions whose step map was evaluated, Σ L over rounds (= `nfe` for one-call maps).
     pub positions: usize,
-    /// Batched denoiser calls made, after chunking under the row cap.
+    /// Batched denoiser calls the driver made (a [`cdm_core::Chunked`] denoiser may split each
+    /// into several network calls).
     pub forward_calls: usize,
     /// Steps ParaDiGMS finished sequentially after reaching `max_rounds` (0 when converged).
     pub finished_sequentially: usize,
@@ -68,12 +69,10 @@ impl SamplerStats {
     }
 }
 
-/// The plain step-by-step sampler.
+/// The plain step-by-step sampler: one denoiser call over the whole batch per evaluation
+/// (wrap the denoiser in [`cdm_core::Chunked`] to cap the rows per call).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Sequential {
-    /// Largest number of rows per denoiser call (`None`: the whole batch at once).
-    pub max_rows: Option<usize>,
-}
+pub struct Sequential;
 
 impl Sampler for Sequential {
     fn sample(
@@ -84,7 +83,6 @@ impl Sampler for Sequential {
         observer: &mut dyn Observer,
     ) -> Result<Sample> {
         let start = Instant::now();
-        let max_rows = row_cap(self.max_rows)?;
         let counter = Counting::new(d);
         let batch = noise.batch();
         let mut reader = if map.is_ode() { None } else { Some(noise.reader(map.steps())?) };
@@ -92,7 +90,7 @@ impl Sampler for Sequential {
         observer.on_start(&x);
         for j in 0..map.steps() {
             let xi = reader.as_mut().map(|r| r.next_step()).transpose()?;
-            x = step(map, &counter, &x, j, xi.as_ref(), max_rows)?;
+            x = step(map, &counter, &x, j, xi.as_ref())?;
             observer.on_step(j, &x);
         }
         let stats = SamplerStats {
@@ -115,41 +113,25 @@ pub(crate) fn initial_state(map: &dyn StepMap, noise: &SamplerNoise) -> Result<T
 }
 
 /// One sequential step x_{j+1} = F_j(x_j; ξ_j) + σ_j·ξ_j on a batch.
-pub(crate) fn step(
-    map: &dyn StepMap,
-    d: &dyn Denoiser,
-    x: &Tensor,
-    j: usize,
-    xi: Option<&Tensor>,
-    max_rows: usize,
-) -> Result<Tensor> {
+pub(crate) fn step(map: &dyn StepMap, d: &dyn Denoiser, x: &Tensor, j: usize, xi: Option<&Tensor>) -> Result<Tensor> {
     let rows = vec![j; x.dim(0)?];
-    let f = map.apply(d, x, &rows, xi, max_rows)?;
+    let f = map.apply(d, x, &rows, xi)?;
     match (xi, map.noise_std(j)) {
         (Some(xi), std) if std > 0.0 => Ok(f.add(&xi.affine(std, 0.0)?)?),
         _ => Ok(f),
     }
 }
 
-/// The row cap as a number (`None` = no cap); 0 is rejected.
-pub(crate) fn row_cap(max_rows: Option<usize>) -> Result<usize> {
-    match max_rows {
-        Some(0) => Err(crate::Error::invalid("max_rows", 0, "must be at least 1")),
-        Some(n) => Ok(n),
-        None => Ok(usize::MAX),
-    }
-}
-
-/// Counts the calls and rows that reach the wrapped denoiser.
+/// Counts the calls and rows that reach the wrapped denoiser, and detaches its outputs.
 pub(crate) struct Counting<'a> {
-    inner: &'a dyn Denoiser,
+    inner: Detached<&'a dyn Denoiser>,
     pub(crate) calls: Cell<usize>,
     pub(crate) rows: Cell<usize>,
 }
 
 impl<'a> Counting<'a> {
     pub(crate) fn new(inner: &'a dyn Denoiser) -> Self {
-        Self { inner, calls: Cell::new(0), rows: Cell::new(0) }
+        Self { inner: Detached(inner), calls: Cell::new(0), rows: Cell::new(0) }
     }
 
     fn count(&self, z: &Tensor) -> cdm_core::Result<()> {
@@ -161,15 +143,17 @@ impl<'a> Counting<'a> {
 
 // Sampling never back-propagates. A network with `Var` weights records a graph on every call,
 // and each state depends on the previous one, so without `detach` a 1000-step chain would keep
-// every step's activations alive (gigabytes for a few thousand 2-D points).
+// every step's activations alive (gigabytes for a few thousand 2-D points). A `Chunked` network
+// should detach inside the chunks as well (`Chunked::new(Detached(net), m)`): this outer detach
+// comes only after all chunks of the call are done.
 impl Denoiser for Counting<'_> {
     fn eps(&self, z: &Tensor, log_snr: &Tensor) -> cdm_core::Result<Tensor> {
         self.count(z)?;
-        Ok(self.inner.eps(z, log_snr)?.detach())
+        self.inner.eps(z, log_snr)
     }
 
     fn eps_at(&self, z: &Tensor, log_snr: &[f64]) -> cdm_core::Result<Tensor> {
         self.count(z)?;
-        Ok(self.inner.eps_at(z, log_snr)?.detach())
+        self.inner.eps_at(z, log_snr)
     }
 }

@@ -60,15 +60,9 @@ pub trait StepMap {
     /// # Shapes
     /// `x`: (N, …); `steps`: N step indices, one per row, in non-decreasing order (rows are
     /// grouped by position); `xi`: the rows' pre-drawn ξ (N, …), required unless
-    /// [`StepMap::is_ode`]. Returns (N, …). Denoiser calls are chunked to at most `max_rows` rows.
-    fn apply(
-        &self,
-        d: &dyn Denoiser,
-        x: &Tensor,
-        steps: &[usize],
-        xi: Option<&Tensor>,
-        max_rows: usize,
-    ) -> Result<Tensor>;
+    /// [`StepMap::is_ode`]. Returns (N, …). Each denoiser call covers all N rows (a Heun
+    /// step's second call, those not ending at σ = 0); a [`cdm_core::Chunked`] denoiser caps them.
+    fn apply(&self, d: &dyn Denoiser, x: &Tensor, steps: &[usize], xi: Option<&Tensor>) -> Result<Tensor>;
 }
 
 /// A (N, 1, …, 1) tensor of per-row host coefficients, broadcastable against `like` (N, …).

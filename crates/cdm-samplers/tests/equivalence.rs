@@ -1,10 +1,11 @@
 //! ParaDiGMS reproduces the sequential sampler with identical noise when `p = 1` or `τ = 0`
-//! (`docs/samplers.md` §8.5), for every step map, in f32 (≤ 1e-6 relative per sample).
+//! (`docs/samplers.md` §8.5), for every step map, in f32 (≤ 1e-6 relative per sample), also when its
+//! batched calls are split by a [`Chunked`] denoiser.
 
 mod common;
 
 use candle_core::DType;
-use cdm_core::DiscreteSchedule;
+use cdm_core::{Chunked, DiscreteSchedule};
 use cdm_samplers::{
     DdimConfig, DdpmConfig, DdpmVariance, EdmHeunConfig, EdmStochasticConfig, Paradigms, ParadigmsConfig, Sampler,
     SamplerNoise, Sequential, StepMap, TrajectoryRecorder,
@@ -41,9 +42,10 @@ fn check(window: usize, tolerance: f64, max_rounds: Option<usize>) {
     let gmm = reference_mixture();
     let noise = seeded(11, 4, 8, DType::F32);
     for (name, map) in maps() {
-        let seq = Sequential::default().sample(&gmm, map.as_ref(), &noise, &mut ()).unwrap();
-        let cfg = ParadigmsConfig { window, tolerance, max_rounds, max_rows: Some(37) };
-        let par = Paradigms::new(cfg).unwrap().sample(&gmm, map.as_ref(), &noise, &mut ()).unwrap();
+        let seq = Sequential.sample(&gmm, map.as_ref(), &noise, &mut ()).unwrap();
+        let cfg = ParadigmsConfig { window, tolerance, max_rounds };
+        let chunked = Chunked::new(&gmm, 37).unwrap();
+        let par = Paradigms::new(cfg).unwrap().sample(&chunked, map.as_ref(), &noise, &mut ()).unwrap();
         let err = max_rel_err(&par.x, &seq.x);
         println!("p={window} τ={tolerance} {name}: rel err {err:.1e}, seq {:?}, par {:?}", seq.stats, par.stats);
         assert!(err <= REL_TOL, "{name}: relative error {err:e}");
@@ -72,7 +74,7 @@ fn max_rounds_finishes_sequentially_and_exactly() {
     let gmm = reference_mixture();
     let ddpm = DdpmConfig { steps: 100, ..Default::default() }.build(&DiscreteSchedule::ddpm()).unwrap();
     let noise = seeded(3, 4, 8, DType::F32);
-    let cfg = ParadigmsConfig { window: 8, tolerance: 0.0, max_rounds: Some(5), max_rows: None };
+    let cfg = ParadigmsConfig { window: 8, tolerance: 0.0, max_rounds: Some(5) };
     let par = Paradigms::new(cfg).unwrap().sample(&gmm, &ddpm, &noise, &mut ()).unwrap();
     assert!(!par.stats.converged() && par.stats.finished_sequentially >= 100 - 5 * 8);
     assert_eq!(par.stats.rounds, 5 + par.stats.finished_sequentially);
@@ -84,7 +86,7 @@ fn trajectories_agree_position_by_position() {
     let ddpm = DdpmConfig { steps: 60, ..Default::default() }.build(&DiscreteSchedule::ddpm()).unwrap();
     let noise = seeded(5, 3, 8, DType::F32);
     let (mut seq_traj, mut par_traj) = (TrajectoryRecorder::default(), TrajectoryRecorder::default());
-    Sequential::default().sample(&gmm, &ddpm, &noise, &mut seq_traj).unwrap();
+    Sequential.sample(&gmm, &ddpm, &noise, &mut seq_traj).unwrap();
     let cfg = ParadigmsConfig { window: 1, ..Default::default() };
     Paradigms::new(cfg).unwrap().sample(&gmm, &ddpm, &noise, &mut par_traj).unwrap();
     assert_eq!((seq_traj.states.len(), par_traj.states.len()), (61, 61));
@@ -99,16 +101,16 @@ fn ddim_eta_zero_is_deterministic_and_draws_no_step_noise() {
     let gmm = reference_mixture();
     let ddim = DdimConfig { steps: 50, ..Default::default() }.build(&DiscreteSchedule::ddpm()).unwrap();
     let noise = seeded(9, 4, 8, DType::F64);
-    let a = Sequential::default().sample(&gmm, &ddim, &noise, &mut ()).unwrap();
-    let b = Sequential::default().sample(&gmm, &ddim, &noise, &mut ()).unwrap();
+    let a = Sequential.sample(&gmm, &ddim, &noise, &mut ()).unwrap();
+    let b = Sequential.sample(&gmm, &ddim, &noise, &mut ()).unwrap();
     let init_only = SamplerNoise::explicit(noise.init().clone(), None).unwrap();
-    let c = Sequential::default().sample(&gmm, &ddim, &init_only, &mut ()).unwrap();
+    let c = Sequential.sample(&gmm, &ddim, &init_only, &mut ()).unwrap();
     let (a, b, c) = (common::rows(&a.x), common::rows(&b.x), common::rows(&c.x));
     assert_eq!(a, b);
     assert_eq!(a, c);
     // a stochastic map needs its step noise
     let ddpm = DdpmConfig { steps: 50, ..Default::default() }.build(&DiscreteSchedule::ddpm()).unwrap();
-    assert!(Sequential::default().sample(&gmm, &ddpm, &init_only, &mut ()).is_err());
+    assert!(Sequential.sample(&gmm, &ddpm, &init_only, &mut ()).is_err());
 }
 
 #[test]
@@ -121,8 +123,8 @@ fn a_sample_does_not_depend_on_its_batch() {
     let big = SamplerNoise::seeded(&source, 0, 6, &[8], DType::F64, &dev).unwrap();
     let small = SamplerNoise::seeded(&source, 2, 2, &[8], DType::F64, &dev).unwrap();
     for map in [&ddpm as &dyn StepMap, &churn] {
-        let all = common::rows(&Sequential::default().sample(&gmm, map, &big, &mut ()).unwrap().x);
-        let part = common::rows(&Sequential::default().sample(&gmm, map, &small, &mut ()).unwrap().x);
+        let all = common::rows(&Sequential.sample(&gmm, map, &big, &mut ()).unwrap().x);
+        let part = common::rows(&Sequential.sample(&gmm, map, &small, &mut ()).unwrap().x);
         assert_eq!(&all[2..4], &part[..]);
     }
 }

@@ -58,7 +58,7 @@ fn rounds_evals_and_samples_match_the_reference() {
         assert_eq!((out.stats.rounds, out.stats.nfe), (case.rounds, case.evals), "{}", case.case);
         assert!(err < SAMPLE_TOL, "{}: {err:e}", case.case);
 
-        let seq = Sequential::default().sample(&gmm, map.as_ref(), &noise, &mut ()).unwrap();
+        let seq = Sequential.sample(&gmm, map.as_ref(), &noise, &mut ()).unwrap();
         let seq_err = max_abs_err(&seq.x, &npy(&format!("seq_{}{}.npy", case.sampler, case.steps)));
         assert!(seq_err < SAMPLE_TOL, "{} sequential: {seq_err:e}", case.case);
         if case.case == "ddpm1000_p32_tol0.1" {

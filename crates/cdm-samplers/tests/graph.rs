@@ -20,7 +20,7 @@ fn samples_of_a_trainable_network_carry_no_graph() {
     let net = Trainable(Var::new(&[0.5f32], &Device::Cpu).unwrap());
     let ddpm = DdpmConfig { steps: 50, ..Default::default() }.build(&DiscreteSchedule::ddpm()).unwrap();
     let noise = common::seeded(0, 8, 2, DType::F32);
-    let seq = Sequential::default().sample(&net, &ddpm, &noise, &mut ()).unwrap();
+    let seq = Sequential.sample(&net, &ddpm, &noise, &mut ()).unwrap();
     assert!(!seq.x.track_op(), "the sequential chain kept the graph of all its steps");
     let par = Paradigms::new(ParadigmsConfig { window: 10, ..Default::default() }).unwrap();
     let out = par.sample(&net, &ddpm, &noise, &mut ()).unwrap();

@@ -46,7 +46,7 @@ fn moments(x: &Tensor) -> ([f64; 2], [f64; 4]) {
 /// Sample moments of `map` within 4 standard errors of the target (mean, cov).
 fn check_sampled(name: &str, map: &dyn StepMap, target: ([f64; 2], [f64; 4])) {
     let noise = SamplerNoise::seeded(&NoiseSource::new(2024), 0, N, &[2], DType::F64, &Device::Cpu).unwrap();
-    let out = Sequential::default().sample(&data(), map, &noise, &mut ()).unwrap();
+    let out = Sequential.sample(&data(), map, &noise, &mut ()).unwrap();
     let (mean, cov) = moments(&out.x);
     let ((tm, tc), n) = (target, N as f64);
     for i in 0..2 {
@@ -66,7 +66,7 @@ fn check_sampled(name: &str, map: &dyn StepMap, target: ([f64; 2], [f64; 4])) {
 fn affine_law(map: &dyn StepMap) -> ([f64; 2], [f64; 4]) {
     let basis = Tensor::new(&[[0.0f64, 0.0], [1.0, 0.0], [0.0, 1.0]], &Device::Cpu).unwrap();
     let noise = SamplerNoise::explicit(basis, None).unwrap();
-    let out = Sequential::default().sample(&data(), map, &noise, &mut ()).unwrap().x.to_vec2::<f64>().unwrap();
+    let out = Sequential.sample(&data(), map, &noise, &mut ()).unwrap().x.to_vec2::<f64>().unwrap();
     let b = [out[0][0], out[0][1]];
     let a = [[out[1][0] - b[0], out[2][0] - b[0]], [out[1][1] - b[1], out[2][1] - b[1]]];
     let cov = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(i, j)| a[i][0] * a[j][0] + a[i][1] * a[j][1]);

@@ -182,7 +182,7 @@ impl RunData for ImageData {
     /// ζ ~ logistic(10.5, 1.5) clipped at 3 (ζ ∈ [6, 15], the authors' image setting) unless
     /// configured; the log-SNR proposal from the pixel base.
     fn objective(&self, cfg: &ObjectiveConfig, batch_size: usize, seed: u64) -> Result<WeightedSum> {
-        assemble_objective(cfg, pixel_base(self, seed)?, batch_size, ROWS_PER_CALL, |_| ZetaDistribution::images())
+        assemble_objective(cfg, pixel_base(self, seed)?, batch_size, |_| ZetaDistribution::images())
     }
 
     fn batches<'a>(

@@ -94,9 +94,7 @@ impl RunData for PointData {
         let faithful = cfg.cdl.as_ref().is_some_and(|c| c.mode == CdlMode::Faithful);
         let base = self.base(faithful.then_some(batch_size))?;
         // 1-D/2-D: ζ follows the integration's own logistic, as the authors' toy code does
-        assemble_objective(cfg, base, batch_size, ROWS_PER_CALL, |itd| {
-            ZetaDistribution::Logistic(itd.config().proposal)
-        })
+        assemble_objective(cfg, base, batch_size, |itd| ZetaDistribution::Logistic(itd.config().proposal))
     }
 
     fn batches<'a>(

@@ -52,7 +52,7 @@ pub fn batch(step: u64, micro: usize) -> cdm_train::Result<Tensor> {
 }
 
 pub fn objective() -> WeightedSum {
-    let itd = Itd::from_base_heuristic(GaussianBase::standard(2), 3.0, 8, 4096).unwrap();
+    let itd = Itd::from_base_heuristic(GaussianBase::standard(2), 3.0, 8).unwrap();
     let zeta = ZetaDistribution::Logistic(itd.config().proposal);
     WeightedSum::new(vec![
         (1.0, Box::new(Mse::new(DiscreteSchedule::ddpm()))),
