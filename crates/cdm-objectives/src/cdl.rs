@@ -80,7 +80,7 @@ impl Cdl {
     pub fn new(itd: Itd, zeta: ZetaDistribution, mode: CdlMode, instances: Option<usize>) -> Result<Self> {
         zeta.validate()?;
         if instances == Some(0) {
-            return Err(Error::config("instances", 0, "must be at least 1"));
+            return Err(Error::invalid("instances", 0, "must be at least 1"));
         }
         Ok(Self { itd, zeta, mode, instances })
     }

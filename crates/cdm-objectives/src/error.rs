@@ -14,7 +14,7 @@ pub enum Error {
 
     /// A configuration value is outside its valid range.
     #[error("invalid {field}: {reason} (got {value})")]
-    InvalidConfig {
+    InvalidArgument {
         /// The config field, e.g. `"instances"`.
         field: &'static str,
         /// The offending value, formatted.
@@ -39,7 +39,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn config(field: &'static str, value: impl std::fmt::Display, reason: &'static str) -> Self {
-        Error::InvalidConfig { field, value: value.to_string(), reason }
+    /// Builds an [`Error::InvalidArgument`].
+    pub(crate) fn invalid(field: &'static str, value: impl std::fmt::Display, reason: &'static str) -> Self {
+        Error::InvalidArgument { field, value: value.to_string(), reason }
     }
 }

@@ -34,7 +34,7 @@ impl ZetaDistribution {
         match self {
             ZetaDistribution::Logistic(l) => Ok(l.validate()?),
             ZetaDistribution::Uniform { low, high } if low.is_finite() && high.is_finite() && low <= high => Ok(()),
-            ZetaDistribution::Uniform { low, .. } => Err(Error::config("zeta.low", low, "need finite low <= high")),
+            ZetaDistribution::Uniform { low, .. } => Err(Error::invalid("zeta.low", low, "need finite low <= high")),
         }
     }
 

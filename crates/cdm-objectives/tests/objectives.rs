@@ -225,11 +225,11 @@ fn bad_configs_and_batches_are_typed_errors() {
     use cdm_objectives::Error;
     let itd = Itd::from_base_heuristic(GaussianBase::standard(1), 3.0, 4).unwrap();
     let bad_zeta = ZetaDistribution::Uniform { low: 5.0, high: 1.0 };
-    assert!(matches!(Cdl::new(itd.clone(), bad_zeta, CdlMode::Improved, None), Err(Error::InvalidConfig { .. })));
+    assert!(matches!(Cdl::new(itd.clone(), bad_zeta, CdlMode::Improved, None), Err(Error::InvalidArgument { .. })));
     let zeta = ZetaDistribution::images();
     assert!(matches!(
         Cdl::new(itd.clone(), zeta, CdlMode::Improved, Some(0)),
-        Err(Error::InvalidConfig { field: "instances", .. })
+        Err(Error::InvalidArgument { field: "instances", .. })
     ));
     let faithful = Cdl::new(itd, zeta, CdlMode::Faithful, None).unwrap();
     let one = Tensor::zeros((1, 1), DType::F64, &Device::Cpu).unwrap();

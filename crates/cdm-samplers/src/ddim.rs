@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(deterministic.tolerance_variance(3), stochastic.tolerance_variance(3));
         assert!(matches!(
             DdimConfig { eta: -0.1, ..Default::default() }.build(&schedule),
-            Err(Error::InvalidOption { field: "eta", .. })
+            Err(Error::InvalidArgument { field: "eta", .. })
         ));
     }
 }

@@ -170,7 +170,7 @@ mod tests {
         assert!((bridge_variance(sf, st) * as_ - ddpm).abs() < 1e-14);
         assert!(matches!(
             EdmHeunConfig { steps: 0, ..Default::default() }.build(),
-            Err(Error::InvalidOption { field: "steps", .. })
+            Err(Error::InvalidArgument { field: "steps", .. })
         ));
     }
 

@@ -167,8 +167,8 @@ mod tests {
         assert!(EdmStochasticConfig::default().build().unwrap().is_ode());
         assert!(!capped.is_ode());
         let bad = EdmStochasticConfig { s_churn: -1.0, ..Default::default() };
-        assert!(matches!(bad.build(), Err(Error::InvalidOption { field: "s_churn", .. })));
+        assert!(matches!(bad.build(), Err(Error::InvalidArgument { field: "s_churn", .. })));
         let bad = EdmStochasticConfig { s_min: 2.0, s_max: 1.0, ..Default::default() };
-        assert!(matches!(bad.build(), Err(Error::InvalidOption { field: "s_max", .. })));
+        assert!(matches!(bad.build(), Err(Error::InvalidArgument { field: "s_max", .. })));
     }
 }

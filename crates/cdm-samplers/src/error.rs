@@ -18,7 +18,7 @@ pub enum Error {
 
     /// A sampler option is outside its valid range.
     #[error("invalid sampler option {field}: {reason} (got {value})")]
-    InvalidOption {
+    InvalidArgument {
         /// The option or config field, e.g. `"window"`.
         field: &'static str,
         /// The offending value, formatted.
@@ -43,9 +43,9 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Builds an [`Error::InvalidOption`].
+    /// Builds an [`Error::InvalidArgument`].
     pub fn invalid(field: &'static str, value: impl std::fmt::Display, reason: &'static str) -> Self {
-        Error::InvalidOption { field, value: value.to_string(), reason }
+        Error::InvalidArgument { field, value: value.to_string(), reason }
     }
 
     /// Builds an [`Error::ShapeMismatch`].

@@ -12,7 +12,7 @@ use common::reference_mixture;
 
 fn field(err: Error) -> &'static str {
     match err {
-        Error::InvalidOption { field, .. } => field,
+        Error::InvalidArgument { field, .. } => field,
         other => panic!("expected an option error, got {other}"),
     }
 }

@@ -26,7 +26,7 @@ impl Ema {
     /// Starts the average at the current values of `params`.
     pub fn new(params: &[(String, Var)], decay: f64, warmup: bool) -> Result<Self> {
         if !(0.0..1.0).contains(&decay) {
-            return Err(Error::config("ema_decay", decay, "must lie in [0, 1)"));
+            return Err(Error::invalid("ema_decay", decay, "must lie in [0, 1)"));
         }
         let shadow =
             params.iter().map(|(n, v)| Ok((n.clone(), v.as_tensor().detach().copy()?))).collect::<Result<_>>()?;

@@ -49,7 +49,7 @@ pub enum Error {
 
     /// A training option is outside its valid range.
     #[error("invalid {field}: {reason} (got {value})")]
-    InvalidConfig {
+    InvalidArgument {
         /// The config field.
         field: &'static str,
         /// The offending value, formatted.
@@ -72,7 +72,8 @@ impl Error {
         Error::Checkpoint { path: path.into(), reason: reason.to_string() }
     }
 
-    pub(crate) fn config(field: &'static str, value: impl std::fmt::Display, reason: &'static str) -> Self {
-        Error::InvalidConfig { field, value: value.to_string(), reason }
+    /// Builds an [`Error::InvalidArgument`].
+    pub(crate) fn invalid(field: &'static str, value: impl std::fmt::Display, reason: &'static str) -> Self {
+        Error::InvalidArgument { field, value: value.to_string(), reason }
     }
 }

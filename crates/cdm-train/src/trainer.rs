@@ -110,24 +110,24 @@ impl TrainConfig {
         ];
         for (field, v) in positive {
             if v < 1.0 {
-                return Err(Error::config(field, v, "must be at least 1"));
+                return Err(Error::invalid(field, v, "must be at least 1"));
             }
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::config("lr", self.lr, "must be positive and finite"));
+            return Err(Error::invalid("lr", self.lr, "must be positive and finite"));
         }
         if !(0.0..=1.0).contains(&self.min_lr_ratio) {
-            return Err(Error::config("min_lr_ratio", self.min_lr_ratio, "must lie in [0, 1]"));
+            return Err(Error::invalid("min_lr_ratio", self.min_lr_ratio, "must lie in [0, 1]"));
         }
         if let Some(c) = self.grad_clip.filter(|c| !(*c > 0.0 && c.is_finite())) {
-            return Err(Error::config("grad_clip", c, "must be positive and finite"));
+            return Err(Error::invalid("grad_clip", c, "must be positive and finite"));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
-            return Err(Error::config("ema_decay", self.ema_decay, "must lie in [0, 1)"));
+            return Err(Error::invalid("ema_decay", self.ema_decay, "must lie in [0, 1)"));
         }
         let a = self.adamw;
         if !((0.0..1.0).contains(&a.beta1) && (0.0..1.0).contains(&a.beta2) && a.eps > 0.0 && a.weight_decay >= 0.0) {
-            return Err(Error::config("adamw", format!("{a:?}"), "need betas in [0, 1), eps > 0, weight_decay >= 0"));
+            return Err(Error::invalid("adamw", format!("{a:?}"), "need betas in [0, 1), eps > 0, weight_decay >= 0"));
         }
         Ok(())
     }
@@ -189,7 +189,7 @@ impl<'a> Trainer<'a> {
     ) -> Result<Self> {
         config.validate()?;
         if params.is_empty() {
-            return Err(Error::config("params", 0, "nothing to train"));
+            return Err(Error::invalid("params", 0, "nothing to train"));
         }
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let run_dir = run_dir.into();

@@ -28,7 +28,7 @@ fn stopping_and_resuming_is_bit_identical_to_an_uninterrupted_run() {
     let dir_b = run_dir("resumed");
     let mut dies_at_nine = |step: u64, micro: usize| {
         if step == 9 {
-            return Err(Error::InvalidConfig { field: "simulated", value: "kill".into(), reason: "test" });
+            return Err(Error::InvalidArgument { field: "simulated", value: "kill".into(), reason: "test" });
         }
         batch(step, micro)
     };
@@ -172,7 +172,7 @@ fn bad_config_values_are_typed_errors() {
     ];
     for (field, cfg) in cases {
         match Trainer::new(cfg, net.params.clone(), &net, &obj, run_dir("badcfg")) {
-            Err(Error::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+            Err(Error::InvalidArgument { field: f, .. }) => assert_eq!(f, field),
             Err(e) => panic!("{field}: wrong error {e}"),
             Ok(_) => panic!("{field}: accepted"),
         }
