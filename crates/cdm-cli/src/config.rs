@@ -337,6 +337,14 @@ mod tests {
     }
 
     #[test]
+    fn the_digits_recipe_spells_out_the_image_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/digits-mse.toml");
+        let recipe = parse(&std::fs::read_to_string(path).unwrap());
+        let defaults = RunConfig::image_defaults();
+        assert_eq!(json(&RunConfig { data: defaults.data.clone(), ..recipe }), json(&defaults));
+    }
+
+    #[test]
     fn an_image_data_set_brings_image_defaults_under_the_file() {
         let cfg = parse("[data]\ndataset = \"digits\"\n[train]\nsteps = 5\n");
         let images = RunConfig::image_defaults();
