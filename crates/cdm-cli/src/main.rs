@@ -55,9 +55,9 @@ enum Command {
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
-    cdm_models::kernels::tune_gemm_threading();
+    cdm_kernels::tune_gemm_threading();
     let command = Cli::parse().command;
-    let result = cdm_models::kernels::in_thread_pool(|| match command {
+    let result = cdm_kernels::in_thread_pool(|| match command {
         Command::Train(args) => train::run(&args).map(|_| ()),
         Command::Sample(args) => sample::run(&args).map(|_| ()),
         Command::Reproduce(args) => reproduce::run(&args).map(|_| ()),

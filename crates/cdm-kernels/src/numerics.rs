@@ -154,7 +154,7 @@ macro_rules! by_float_dtype {
         match $dtype {
             candle_core::DType::F32 => $run::<f32>($($arg),*)?,
             candle_core::DType::F64 => $run::<f64>($($arg),*)?,
-            dt => return $crate::kernels::numerics::unsupported_dtype($name, dt),
+            dt => return $crate::numerics::unsupported_dtype($name, dt),
         }
     };
 }
@@ -372,10 +372,7 @@ mod tests {
             let tolerance = (3e-7 + 1e-7 * (z as f64).powi(2)) * exact_pdf;
             assert!((pdf as f64 - exact_pdf).abs() <= tolerance, "pdf at {z}");
         }
-        println!(
-            "normal_cdf f32 max relative error for |z| in [0,2), [2,4), [4,6]: {}",
-            super::super::testing::sci(&worst)
-        );
+        println!("normal_cdf f32 max relative error for |z| in [0,2), [2,4), [4,6]: {}", crate::testing::sci(&worst));
         assert!(worst[0] < 6e-7 && worst[1] < 1e-6 && worst[2] < 2.5e-6, "{worst:?}");
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! Inside a rayon task the product runs on the calling thread unless it is large: the `gemm`
 //! crate only splits products above its threading threshold
-//! ([`super::tune_gemm_threading`]).
+//! ([`crate::tune_gemm_threading`]).
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Layout, Result, Shape, Storage, WithDType};

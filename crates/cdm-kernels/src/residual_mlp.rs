@@ -1,6 +1,6 @@
 //! The paper's residual MLP as one fused operation, forward and backward.
 //!
-//! Composed from candle ops, the MLP of [`crate::mlp`] makes about a dozen passes over
+//! Composed from candle ops, the residual MLP makes about a dozen passes over
 //! (N × D) tensors per block in the forward and twice that in the backward, most of them
 //! candle's single-threaded elementwise ops and its gradient accumulation (`zeros_like` + `add`
 //! per gradient). Here the network from its input features to ε̂ is one candle custom op: rows
@@ -10,7 +10,7 @@
 //! # Network
 //!
 //! With features `x` (N × F), embedding `e` (N × D) and `L` blocks
-//! ([`super::residual_block`] has each block's forward and backward):
+//! ([`crate::residual_block`] has each block's forward and backward):
 //!
 //! ```text
 //! h₀ = x·W_inᵀ + b_in                      W_in: D × F
@@ -50,13 +50,13 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use super::matmul::{Buffer, Mat, cpu_storage, matmul};
-use super::numerics::{ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice};
-use super::residual_block::{
+use crate::matmul::{Buffer, Mat, cpu_storage, matmul};
+use crate::numerics::{ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice};
+use crate::residual_block::{
     BackwardChunk, BlockParams, ChunkGrad, Forward, ForwardChunk, GradSums, Inputs, Packing, Params, backward_chunk,
     forward_chunk, residual_block_composed,
 };
-use super::simd::{Simd, WithSimd, vectorized};
+use crate::simd::{Simd, WithSimd, vectorized};
 
 /// Rows per chunk: a chunk's (rows × D) activations stay in cache between its products.
 const CHUNK_ROWS: usize = 256;
@@ -612,7 +612,7 @@ impl CustomOp3 for ResidualMlpOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{compare, finite_difference_errors, randn, rel_err};
+    use crate::testing::{compare, finite_difference_errors, randn, rel_err};
     use candle_core::{DType, Var};
 
     /// `[x, e, W_in, b_in, (W₁, b₁, W₂, b₂, γ, β) × blocks, W_out, b_out]`, seeded.

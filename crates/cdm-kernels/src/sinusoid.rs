@@ -22,8 +22,8 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, Layout, Shape, Tensor, bail};
 
-use super::numerics::{Real, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block};
-use super::simd::{Simd, WithSimd, vectorized};
+use crate::numerics::{Real, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block};
+use crate::simd::{Simd, WithSimd, vectorized};
 
 const NAME: &str = "cos_sin";
 const GRAD_NAME: &str = "cos_sin_grad";
@@ -241,7 +241,7 @@ impl CustomOp2 for CosSinGradOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{compare, finite_difference_errors, randn};
+    use crate::testing::{compare, finite_difference_errors, randn};
     use candle_core::DType;
 
     #[test]

@@ -1,4 +1,5 @@
-//! Fused bias + activation, `y = act(x + b)`, and the scalar numerics shared by the CPU kernels.
+//! The pointwise nonlinearities ([`Activation`]) and the fused bias + activation,
+//! `y = act(x + b)`.
 //!
 //! # Math
 //!
@@ -18,15 +19,38 @@
 //! the bias gradient summed per block of rows and the blocks added in f64 in a fixed order,
 //! so results do not depend on the thread count).
 //!
-//! The scalar numerics (f32 `exp` and Φ) are in [`super::numerics`].
+//! The scalar numerics (f32 `exp` and Φ) are in `numerics`.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType, bail};
 
-use super::numerics::{
+use crate::numerics::{
     ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block, unsupported_dtype,
 };
-use crate::Activation;
+
+/// A nonlinearity, serialised in lower case (`"relu"`, `"silu"`, `"gelu"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `max(x, 0)`.
+    #[default]
+    Relu,
+    /// `x·σ(x)` (swish).
+    Silu,
+    /// Exact GELU `x·Φ(x)` (erf form, PyTorch's `nn.GELU()` default).
+    Gelu,
+}
+
+impl Activation {
+    /// Applies the nonlinearity elementwise with candle's own ops.
+    pub fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Relu => x.relu(),
+            Self::Silu => x.silu(),
+            Self::Gelu => x.gelu_erf(),
+        }
+    }
+}
 
 #[inline(always)]
 fn relu<T: Real>(z: T) -> T {
@@ -346,8 +370,8 @@ pub fn bias_act_composed(x: &Tensor, bias: Option<&Tensor>, act: Option<Activati
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{compare, finite_difference_errors, randn, rel_err};
     use super::*;
+    use crate::testing::{compare, finite_difference_errors, randn, rel_err};
     use candle_core::Device;
 
     const ACTS: [Option<Activation>; 4] =

@@ -41,14 +41,13 @@
 //! tensor has 32k elements.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, D, Layout, Module, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor, bail};
 
-use super::activation::{silu, silu_grad};
-use super::numerics::{
+use crate::activation::{silu, silu_grad};
+use crate::numerics::{
     ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block, sum,
     sum_and_dot_normalised, sum_sq_dev,
 };
-use crate::Activation;
 
 /// `(μ, r)` of a set, computed in two passes.
 #[inline(always)]
@@ -517,66 +516,10 @@ pub fn group_norm_composed(
     if silu { z.silu() } else { Ok(z) }
 }
 
-/// A group norm layer's parameters, applied with the fused [`group_norm`]: a drop-in for
-/// `candle_nn::GroupNorm` (whose fields are private) that can also fuse a following SiLU.
-#[derive(Clone, Debug)]
-pub struct GroupNorm {
-    weight: Tensor,
-    bias: Tensor,
-    groups: usize,
-    eps: f64,
-}
-
-impl GroupNorm {
-    /// A layer over `weight.dims()[0]` channels in `groups` groups.
-    ///
-    /// # Errors
-    /// `weight` and `bias` not (C) vectors of one dtype, or `groups` not dividing C.
-    pub fn new(weight: Tensor, bias: Tensor, groups: usize, eps: f64) -> candle_core::Result<Self> {
-        let channels = weight.dims1()?;
-        if bias.dims() != [channels] || bias.dtype() != weight.dtype() {
-            bail!("GroupNorm: bias {:?} {:?} does not match weight ({channels},)", bias.dims(), bias.dtype());
-        }
-        if groups == 0 || !channels.is_multiple_of(groups) {
-            bail!("GroupNorm: {groups} groups do not divide {channels} channels");
-        }
-        Ok(Self { weight, bias, groups, eps })
-    }
-
-    /// The per-channel scale (C).
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
-    }
-
-    /// The per-channel shift (C).
-    pub fn bias(&self) -> &Tensor {
-        &self.bias
-    }
-
-    /// `act(group_norm(x))`, fused into one kernel for [`Activation::Silu`].
-    ///
-    /// # Shapes
-    /// `x`: (B, C, …) → the same.
-    pub fn forward_act(&self, x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
-        match act {
-            Activation::Silu => group_norm(x, self.groups, &self.weight, &self.bias, self.eps, true),
-            other => other.apply(&group_norm(x, self.groups, &self.weight, &self.bias, self.eps, false)?),
-        }
-    }
-}
-
-impl Module for GroupNorm {
-    /// # Shapes
-    /// `x`: (B, C, …) → the same.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        group_norm(x, self.groups, &self.weight, &self.bias, self.eps, false)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{compare, finite_difference_errors, randn, rel_err};
     use super::*;
+    use crate::testing::{compare, finite_difference_errors, randn, rel_err};
     use candle_core::{DType, Device};
 
     /// Affine parameters around (1, 0) so that they matter but do not vanish.
@@ -704,20 +647,6 @@ mod tests {
         )
         .unwrap();
         assert!(rel_err(&layer_norm(&rows, &w, &b, 1e-5).unwrap(), &exact) < 1e-5);
-    }
-
-    #[test]
-    fn group_norm_layer_matches_candle_nn() {
-        let x = randn(&[2, 8, 4, 4], DType::F32, 500);
-        let (w, b) = params(8, DType::F32, 501);
-        let ours = GroupNorm::new(w.clone(), b.clone(), 4, 1e-5).unwrap();
-        let theirs = candle_nn::GroupNorm::new(w, b, 8, 4, 1e-5).unwrap();
-        let reference = theirs.forward(&x).unwrap();
-        assert!(rel_err(&ours.forward(&x).unwrap(), &reference) < 1e-6);
-        let fused = ours.forward_act(&x, Activation::Silu).unwrap();
-        assert!(rel_err(&fused, &reference.silu().unwrap()) < 1e-6);
-        let gelu = ours.forward_act(&x, Activation::Gelu).unwrap();
-        assert!(rel_err(&gelu, &reference.gelu_erf().unwrap()) < 1e-6);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!
 //! Forward: one vectorised pass for the maximum, one that writes `e` and sums it (8 lanes,
 //! lane totals in f64), one that scales by `1/Σe`; the row stays in cache in between. The f32
-//! exponential is the branch-free polynomial of [`super::activation`] (≤ 1e-7 relative),
+//! exponential is the branch-free polynomial of `numerics` (≤ 1e-7 relative),
 //! f64 uses the standard library. Backward: a dot product and one elementwise pass per row.
 //! Rows run in parallel on rayon's threads once the tensor has 32k elements.
 //!
@@ -26,7 +26,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Layout, Shape, Tensor, WithDType, bail};
 
-use super::numerics::{
+use crate::numerics::{
     Real, by_float_dtype, contiguous_slice, dot, for_each_chunk, rows_per_block, sum, unsupported_dtype,
 };
 
@@ -169,8 +169,8 @@ pub fn softmax_last_dim_composed(x: &Tensor) -> candle_core::Result<Tensor> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{compare, finite_difference_errors, randn, rel_err};
     use super::*;
+    use crate::testing::{compare, finite_difference_errors, randn, rel_err};
     use candle_core::Device;
 
     #[test]

@@ -99,7 +99,7 @@
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
-//! use cdm_models::kernels::conv2d::{conv2d, conv2d_candle};
+//! use cdm_kernels::conv2d::{conv2d, conv2d_candle};
 //!
 //! # fn main() -> candle_core::Result<()> {
 //! let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &Device::Cpu)?;
@@ -115,12 +115,10 @@
 //! ```
 
 use candle_core::backend::BackendStorage;
-use candle_core::{
-    CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Module, Result, Shape, Tensor, WithDType, bail,
-};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, WithDType, bail};
 use rayon::prelude::*;
 
-use super::matmul::{Mat, cpu_storage, matmul};
+use crate::matmul::{Mat, cpu_storage, matmul};
 
 /// Blocks the batch is at least split into (images permitting), so that both threads of a
 /// two-thread pool get work even when a whole batch's `X̃` would fit in one block. A constant
@@ -201,51 +199,6 @@ pub fn conv2d_candle(
     match bias {
         Some(bias) => y.broadcast_add(&bias.reshape((1, bias.elem_count(), 1, 1))?),
         None => Ok(y),
-    }
-}
-
-/// A convolution layer (weight, optional bias, stride, padding) that runs [`conv2d`]; built with
-/// PyTorch's initialisation by [`crate::layers::conv2d`].
-#[derive(Clone, Debug)]
-pub struct Conv2d {
-    weight: Tensor,
-    bias: Option<Tensor>,
-    stride: usize,
-    padding: usize,
-}
-
-impl Conv2d {
-    /// A layer from its weight (Cout, Cin, kh, kw) and bias (Cout).
-    pub fn new(weight: Tensor, bias: Option<Tensor>, stride: usize, padding: usize) -> Self {
-        Self { weight, bias, stride, padding }
-    }
-
-    /// The weight, (Cout, Cin, kh, kw).
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
-    }
-
-    /// The bias, (Cout).
-    pub fn bias(&self) -> Option<&Tensor> {
-        self.bias.as_ref()
-    }
-
-    /// The stride (both directions).
-    pub fn stride(&self) -> usize {
-        self.stride
-    }
-
-    /// The zero padding (all four sides).
-    pub fn padding(&self) -> usize {
-        self.padding
-    }
-}
-
-impl Module for Conv2d {
-    /// # Shapes
-    /// `x` (B, Cin, H, W) → (B, Cout, Ho, Wo).
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        conv2d(x, &self.weight, self.bias.as_ref(), self.stride, self.padding)
     }
 }
 
@@ -1018,26 +971,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn the_layer_matches_candles_layer() {
-        let x = random(&[2, 3, 6, 6], DType::F32, 70);
-        let candle_conv = candle_nn::Conv2d::new(
-            random(&[4, 3, 3, 3], DType::F32, 71),
-            Some(random(&[4], DType::F32, 72)),
-            candle_nn::Conv2dConfig { padding: 1, stride: 2, ..Default::default() },
-        );
-        let conv = Conv2d::new(candle_conv.weight().clone(), candle_conv.bias().cloned(), 2, 1);
-        assert!(rel(&conv.forward(&x).unwrap(), &candle_conv.forward(&x).unwrap()) < 1e-5);
-        let weight = Var::from_tensor(conv.weight()).unwrap();
-        let conv = Conv2d::new(weight.as_tensor().clone(), conv.bias().cloned(), 2, 1);
-        let grads = conv.forward(&x).unwrap().sum_all().unwrap().backward().unwrap();
-        assert!(grads.get(&x).is_none());
-        assert_eq!(grads.get(&weight).unwrap().dims(), &[4, 3, 3, 3]);
-        // Σ y = Σ_o Σ_pixels …: the weight gradient is the im2col row sums, never zero here.
-        let dw = grads.get(&weight).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(dw > 0.0);
     }
 
     #[test]

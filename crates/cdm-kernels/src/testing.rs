@@ -1,5 +1,6 @@
-//! Helpers shared by the kernel tests: seeded inputs, relative errors, fused-vs-composed
-//! comparisons and central finite differences.
+//! Helpers for the tests of the kernels and of layers built on them (the `testing` feature):
+//! seeded inputs, relative errors, fused-vs-composed comparisons and central finite
+//! differences. They are for tests: a failing candle op panics.
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
@@ -7,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 /// Seeded standard-normal values of `shape`, in `dtype`.
-pub(crate) fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+pub fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n: usize = shape.iter().product();
     let values: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
@@ -15,13 +16,13 @@ pub(crate) fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
 }
 
 /// `[1.2e-7, …]`.
-pub(crate) fn sci(values: &[f64]) -> String {
+pub fn sci(values: &[f64]) -> String {
     let items: Vec<String> = values.iter().map(|v| format!("{v:.1e}")).collect();
     format!("[{}]", items.join(", "))
 }
 
 /// `max|a − b| / max|b|`, in f64.
-pub(crate) fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+pub fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.dims(), b.dims());
     let a = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
     let b = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
@@ -43,7 +44,7 @@ fn loss_and_grads(inputs: &[Tensor], f: &dyn Fn(&[Tensor]) -> Result<Tensor>, se
 
 /// Forward and per-input gradient relative errors ([`rel_err`]) of `fused` against
 /// `composed`, for the loss `Σ y ⊙ r`.
-pub(crate) fn compare(
+pub fn compare(
     inputs: &[Tensor],
     fused: impl Fn(&[Tensor]) -> Result<Tensor>,
     composed: impl Fn(&[Tensor]) -> Result<Tensor>,
@@ -60,11 +61,7 @@ pub(crate) fn compare(
 /// Central finite differences (step 1e-5) of `Σ f(inputs) ⊙ r` against the backward pass,
 /// for every element of every (f64) input: `max|numeric − analytic| / max|analytic|` per
 /// input.
-pub(crate) fn finite_difference_errors(
-    inputs: &[Tensor],
-    f: impl Fn(&[Tensor]) -> Result<Tensor>,
-    seed: u64,
-) -> Vec<f64> {
+pub fn finite_difference_errors(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Result<Tensor>, seed: u64) -> Vec<f64> {
     const H: f64 = 1e-5;
     let (y, analytic) = loss_and_grads(inputs, &f, seed);
     let r = randn(y.dims(), DType::F64, seed);
