@@ -24,9 +24,9 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType, bail};
 
-use crate::numerics::{
-    ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block, unsupported_dtype,
-};
+use crate::numerics::{ColumnSums, Real};
+use crate::parallel::{add_in_order, for_each_chunk, rows_per_block};
+use crate::storage::{by_float_dtype, contiguous_slice, unsupported_dtype};
 
 /// A nonlinearity, serialised in lower case (`"relu"`, `"silu"`, `"gelu"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -371,7 +371,7 @@ pub fn bias_act_composed(x: &Tensor, bias: Option<&Tensor>, act: Option<Activati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{compare, finite_difference_errors, randn, rel_err};
+    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn, rel_err};
     use candle_core::Device;
 
     const ACTS: [Option<Activation>; 4] =
@@ -431,6 +431,18 @@ mod tests {
             let b = randn(&[7], DType::F64, 6);
             let err = rel_err(&bias_act(&x, Some(&b), act).unwrap(), &bias_act_composed(&x, Some(&b), act).unwrap());
             assert!(err < 1e-14, "{act:?} {err:e}");
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        // 39 000 elements in 3 blocks of rows, with and without a bias.
+        for (k, act) in ACTS.into_iter().enumerate() {
+            let seed = 200 + 10 * k as u64;
+            let x = randn(&[300, 130], DType::F32, seed);
+            let b = randn(&[130], DType::F32, seed + 1);
+            assert_independent_of_thread_count(&[x.clone(), b], |v| bias_act(&v[0], Some(&v[1]), act), seed + 2);
+            assert_independent_of_thread_count(&[x], |v| bias_act(&v[0], None, act), seed + 3);
         }
     }
 

@@ -43,11 +43,13 @@ pub mod conv2d;
 mod matmul;
 pub mod norm;
 mod numerics;
+mod parallel;
 pub mod residual_block;
 pub mod residual_mlp;
 mod simd;
 pub mod sinusoid;
 pub mod softmax;
+mod storage;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod threads;

@@ -44,10 +44,9 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor, bail};
 
 use crate::activation::{silu, silu_grad};
-use crate::numerics::{
-    ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block, sum,
-    sum_and_dot_normalised, sum_sq_dev,
-};
+use crate::numerics::{ColumnSums, Real, sum, sum_and_dot_normalised, sum_sq_dev};
+use crate::parallel::{add_in_order, for_each_chunk, rows_per_block};
+use crate::storage::{by_float_dtype, contiguous_slice};
 
 /// `(μ, r)` of a set, computed in two passes.
 #[inline(always)]
@@ -519,7 +518,7 @@ pub fn group_norm_composed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{compare, finite_difference_errors, randn, rel_err};
+    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn, rel_err};
     use candle_core::{DType, Device};
 
     /// Affine parameters around (1, 0) so that they matter but do not vanish.
@@ -651,19 +650,14 @@ mod tests {
 
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
+        // Both over the parallel threshold: (4, 64, 12, 12) in 128 sets, (300, 128) in 3 blocks
+        // of rows.
         let x = randn(&[4, 64, 12, 12], DType::F32, 600);
         let (w, b) = params(64, DType::F32, 601);
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| {
-                let xv = candle_core::Var::from_tensor(&x).unwrap();
-                let y = group_norm(xv.as_tensor(), 32, &w, &b, 1e-5, true).unwrap();
-                let g = (&y * &y).unwrap().sum_all().unwrap().backward().unwrap();
-                let gx = g.get(&xv).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-                (y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), gx)
-            })
-        };
-        assert_eq!(run(1), run(3));
+        assert_independent_of_thread_count(&[x, w, b], |v| group_norm(&v[0], 32, &v[1], &v[2], 1e-5, true), 602);
+        let x = randn(&[300, 128], DType::F32, 603);
+        let (w, b) = params(128, DType::F32, 604);
+        assert_independent_of_thread_count(&[x, w, b], |v| layer_norm(&v[0], &v[1], &v[2], 1e-5), 605);
     }
 
     #[test]

@@ -17,16 +17,7 @@
 //!   |z| ≤ 6 (where Φ's own condition number, about z² + 1, already turns half an ulp of input
 //!   into 1e-6).
 
-use candle_core::{CpuStorage, DType, Layout, WithDType, bail};
-use rayon::prelude::*;
-
-/// Inputs with at least this many elements are split across rayon's threads; smaller ones run
-/// on the calling thread (a row of 128 floats is far cheaper than a rayon hand-off).
-pub(crate) const PAR_MIN_ELEMS: usize = 32 * 1024;
-
-/// Target elements per parallel work item. Fixed (not derived from the thread count) so that
-/// blocked reductions give bit-identical results on any number of threads.
-pub(crate) const BLOCK_ELEMS: usize = 16 * 1024;
+use candle_core::WithDType;
 
 /// Accumulator lanes of the vectorised reductions.
 const LANES: usize = 8;
@@ -132,59 +123,6 @@ impl Real for f64 {
         let cdf = 0.5 * candle_core::cpu::erf::erfc_f64(-self * std::f64::consts::FRAC_1_SQRT_2);
         (cdf, f64::exp(-0.5 * self * self) * FRAC_1_SQRT_2PI)
     }
-}
-
-/// The contiguous elements of `storage` under `layout`, or an error naming `op`.
-pub(crate) fn contiguous_slice<'a, T: WithDType>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-    op: &str,
-) -> candle_core::Result<&'a [T]> {
-    let data = T::cpu_storage_as_slice(storage)?;
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => bail!("{op}: expects contiguous inputs (the public wrapper makes them so)"),
-    }
-}
-
-/// `$run::<f32>(args…)` or `$run::<f64>(args…)` by `$dtype` (with `?`), or returns the
-/// unsupported-dtype error of kernel `$name` from the enclosing function.
-macro_rules! by_float_dtype {
-    ($dtype:expr, $name:expr, $run:ident($($arg:expr),* $(,)?)) => {
-        match $dtype {
-            candle_core::DType::F32 => $run::<f32>($($arg),*)?,
-            candle_core::DType::F64 => $run::<f64>($($arg),*)?,
-            dt => return $crate::numerics::unsupported_dtype($name, dt),
-        }
-    };
-}
-pub(crate) use by_float_dtype;
-
-/// The error for a dtype the fused kernels do not implement.
-pub(crate) fn unsupported_dtype<R>(op: &str, dtype: DType) -> candle_core::Result<R> {
-    bail!("{op}: unsupported dtype {dtype:?} (the fused CPU kernels take F32 and F64)")
-}
-
-/// Calls `f(i, chunk)` for the consecutive `chunk`-element pieces of `out` (the last may be
-/// shorter), on rayon's threads when `out` has at least [`PAR_MIN_ELEMS`] elements, and returns
-/// the results in order.
-pub(crate) fn for_each_chunk<T, R, F>(out: &mut [T], chunk: usize, f: F) -> Vec<R>
-where
-    T: Send,
-    R: Send,
-    F: Fn(usize, &mut [T]) -> R + Sync + Send,
-{
-    let chunk = chunk.max(1);
-    if out.len() >= PAR_MIN_ELEMS && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(chunk).enumerate().map(|(i, c)| f(i, c)).collect()
-    } else {
-        out.chunks_mut(chunk).enumerate().map(|(i, c)| f(i, c)).collect()
-    }
-}
-
-/// Whole rows of `width` elements per work item (at least one).
-pub(crate) fn rows_per_block(width: usize) -> usize {
-    (BLOCK_ELEMS / width.max(1)).max(1)
 }
 
 /// `Σ xs`, in 8 working-precision lanes per 1024 elements, the lane totals added in f64.
@@ -324,17 +262,6 @@ impl<T: Real> ColumnSums<T> {
         self.flush();
         self.total
     }
-}
-
-/// Adds equally long f64 vectors in order (a fixed order, so the result is deterministic).
-pub(crate) fn add_in_order(parts: &[Vec<f64>], width: usize) -> Vec<f64> {
-    let mut total = vec![0.0; width];
-    for part in parts {
-        for (t, &p) in total.iter_mut().zip(part) {
-            *t += p;
-        }
-    }
-    total
 }
 
 #[cfg(test)]

@@ -22,8 +22,10 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, Layout, Shape, Tensor, bail};
 
-use crate::numerics::{Real, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block};
+use crate::numerics::Real;
+use crate::parallel::{for_each_chunk, rows_per_block};
 use crate::simd::{Simd, WithSimd, vectorized};
+use crate::storage::{by_float_dtype, contiguous_slice};
 
 const NAME: &str = "cos_sin";
 const GRAD_NAME: &str = "cos_sin_grad";
@@ -241,7 +243,7 @@ impl CustomOp2 for CosSinGradOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{compare, finite_difference_errors, randn};
+    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn};
     use candle_core::DType;
 
     #[test]
@@ -278,6 +280,14 @@ mod tests {
         let freqs = freqs();
         let (fwd, grads) = compare(&[x], |a| cos_sin(&a[0], &freqs), |a| cos_sin_composed(&a[0], &freqs), 2);
         assert!(fwd < 1e-5 && grads[0] < 1e-5, "{fwd:e} {grads:?}");
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        // 3000 rows of 16 features: 48 000 elements in 3 blocks of rows.
+        let x = randn(&[3000], DType::F32, 5).affine(4.0, 0.0).unwrap();
+        let freqs = freqs();
+        assert_independent_of_thread_count(&[x], |a| cos_sin(&a[0], &freqs), 6);
     }
 
     #[test]

@@ -26,9 +26,9 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Layout, Shape, Tensor, WithDType, bail};
 
-use crate::numerics::{
-    Real, by_float_dtype, contiguous_slice, dot, for_each_chunk, rows_per_block, sum, unsupported_dtype,
-};
+use crate::numerics::{Real, dot, sum};
+use crate::parallel::{for_each_chunk, rows_per_block};
+use crate::storage::{by_float_dtype, contiguous_slice, unsupported_dtype};
 
 const NAME: &str = "softmax_last_dim";
 const GRAD_NAME: &str = "softmax_last_dim_grad";
@@ -170,7 +170,7 @@ pub fn softmax_last_dim_composed(x: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{compare, finite_difference_errors, randn, rel_err};
+    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn, rel_err};
     use candle_core::Device;
 
     #[test]
@@ -198,6 +198,13 @@ mod tests {
         let x = randn(&[3, 2, 5], DType::F64, 30);
         let errs = finite_difference_errors(&[x], |v| softmax_last_dim(&v[0]), 31);
         assert!(errs[0] < 1e-6, "{errs:?}");
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        // (2, 150, 131): 39 300 elements in 3 blocks of rows.
+        let x = randn(&[2, 150, 131], DType::F32, 40).affine(3.0, 0.0).unwrap();
+        assert_independent_of_thread_count(&[x], |v| softmax_last_dim(&v[0]), 41);
     }
 
     #[test]

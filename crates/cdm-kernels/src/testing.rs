@@ -1,6 +1,6 @@
 //! Helpers for the tests of the kernels and of layers built on them (the `testing` feature):
-//! seeded inputs, relative errors, fused-vs-composed comparisons and central finite
-//! differences. They are for tests: a failing candle op panics.
+//! seeded inputs, relative errors, fused-vs-composed comparisons, central finite differences
+//! and runs on thread pools of different sizes. They are for tests: a failing candle op panics.
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
@@ -85,4 +85,33 @@ pub fn finite_difference_errors(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Resu
     }
     println!("finite differences {:?}: gradients {}", y.dims(), sci(&errors));
     errors
+}
+
+/// `f(inputs)` and the gradient of every input for the loss `Σ f(inputs) ⊙ r`, computed on a
+/// rayon pool of `threads` threads, as flat f64 vectors (exact copies of f32 values).
+pub fn outputs_on_threads(
+    threads: usize,
+    inputs: &[Tensor],
+    f: impl Fn(&[Tensor]) -> Result<Tensor> + Sync,
+    seed: u64,
+) -> Vec<Vec<f64>> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        let (y, grads) = loss_and_grads(inputs, &f, seed);
+        let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        std::iter::once(&y).chain(&grads).map(flat).collect()
+    })
+}
+
+/// Asserts that `f` and its gradients ([`outputs_on_threads`]) are bit-identical on one, two
+/// and three threads.
+pub fn assert_independent_of_thread_count(
+    inputs: &[Tensor],
+    f: impl Fn(&[Tensor]) -> Result<Tensor> + Sync,
+    seed: u64,
+) {
+    let one = outputs_on_threads(1, inputs, &f, seed);
+    for threads in [2, 3] {
+        assert!(one == outputs_on_threads(threads, inputs, &f, seed), "1 and {threads} threads differ");
+    }
 }

@@ -1,0 +1,42 @@
+//! The CPU buffers behind candle tensors, as slices, and the kernels' dispatch on f32 / f64.
+
+use candle_core::{CpuStorage, DType, Layout, Result, Storage, WithDType, bail};
+
+/// The CPU storage behind a tensor, or an error naming `op`.
+pub(crate) fn cpu_storage<'a>(storage: &'a Storage, op: &str) -> Result<&'a CpuStorage> {
+    match storage {
+        Storage::Cpu(cpu) => Ok(cpu),
+        _ => bail!("{op}: expected a CPU tensor"),
+    }
+}
+
+/// The contiguous elements of `storage` under `layout`, or an error naming `op`.
+pub(crate) fn contiguous_slice<'a, T: WithDType>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a [T]> {
+    let data = T::cpu_storage_as_slice(storage)?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => bail!("{op}: expects contiguous inputs (the public wrapper makes them so)"),
+    }
+}
+
+/// `$run::<f32>(args…)` or `$run::<f64>(args…)` by `$dtype` (with `?`), or returns the
+/// unsupported-dtype error of kernel `$name` from the enclosing function.
+macro_rules! by_float_dtype {
+    ($dtype:expr, $name:expr, $run:ident($($arg:expr),* $(,)?)) => {
+        match $dtype {
+            candle_core::DType::F32 => $run::<f32>($($arg),*)?,
+            candle_core::DType::F64 => $run::<f64>($($arg),*)?,
+            dt => return $crate::storage::unsupported_dtype($name, dt),
+        }
+    };
+}
+pub(crate) use by_float_dtype;
+
+/// The error for a dtype the fused kernels do not implement.
+pub(crate) fn unsupported_dtype<R>(op: &str, dtype: DType) -> Result<R> {
+    bail!("{op}: unsupported dtype {dtype:?} (the fused CPU kernels take F32 and F64)")
+}
