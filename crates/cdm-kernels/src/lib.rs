@@ -1,7 +1,7 @@
 //! # cdm-kernels
 //!
 //! Fused CPU operations with exact backward passes, for candle: the ops that cdm's models run
-//! on.
+//! on, and the in-place AdamW update of its optimizer.
 //!
 //! A *kernel* here is one candle op computed by our own loops on the CPU:
 //!
@@ -15,13 +15,14 @@
 //! - **with a composed twin**: each entry point has a twin built from candle's own ops
 //!   (`layer_norm` and `layer_norm_composed`, `conv2d` and `conv2d_candle`, …) that computes
 //!   the same function. On other devices (CUDA, Metal) the entry point runs its twin, so results
-//!   agree everywhere and only the speed differs; and the twin is the reference of the kernel's
-//!   tests: forward and backward within a relative 1e-5 in f32, and the backward against central
-//!   finite differences in f64.
+//!   agree everywhere and only the speed differs (the in-place AdamW update leaves that choice to
+//!   its caller, since only CPU buffers are overwritten); and the twin is the reference of the
+//!   kernel's tests: forward and backward within a relative 1e-5 in f32, and the backward
+//!   against central finite differences in f64.
 //! - **blocked independently of the thread count**: work is split across rayon's threads in
 //!   blocks whose boundaries depend on the shapes only, and the blocks' partial sums are added
 //!   in f64 in a fixed order, so every result is bit-identical on any number of threads (each
-//!   kernel has a test that runs it on pools of different sizes).
+//!   kernel that splits its work has a test that runs it on pools of different sizes).
 //!
 //! | module | kernels |
 //! |---|---|
@@ -31,6 +32,7 @@
 //! | [`sinusoid`] | interleaved cosine/sine features of a scalar per row |
 //! | [`conv2d`] | 2-D convolution as matrix products (im2col) |
 //! | [`residual_block`], [`residual_mlp`] | the paper's residual MLP, whole, as one op |
+//! | [`adamw`] | the AdamW update in place (an optimizer step, so no backward) |
 //!
 //! Binaries set the process up once: [`tune_gemm_threading`] and [`in_thread_pool`].
 //!
@@ -39,6 +41,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod activation;
+pub mod adamw;
 pub mod conv2d;
 mod matmul;
 pub mod norm;

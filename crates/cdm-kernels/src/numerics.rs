@@ -36,6 +36,9 @@ pub(crate) trait Real: WithDType + std::ops::Neg<Output = Self> {
     /// `(Φ(z), φ(z))`: the standard normal CDF and density.
     fn normal_cdf_pdf(self) -> (Self, Self);
 
+    /// `√x`.
+    fn sqrt(self) -> Self;
+
     /// `σ(z) = 1 / (1 + e^{−z})`.
     #[inline(always)]
     fn sigmoid(self) -> Self {
@@ -98,6 +101,11 @@ impl Real for f32 {
     }
 
     #[inline(always)]
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+
+    #[inline(always)]
     fn normal_cdf_pdf(self) -> (Self, Self) {
         let u = self.abs() * std::f32::consts::FRAC_1_SQRT_2;
         let gauss = exp_f32(-0.5 * self * self); // e^{−z²/2}
@@ -116,6 +124,11 @@ impl Real for f64 {
     #[inline(always)]
     fn exp(self) -> Self {
         f64::exp(self)
+    }
+
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
     }
 
     #[inline(always)]

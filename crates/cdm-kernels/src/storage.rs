@@ -1,5 +1,6 @@
 //! The CPU buffers behind candle tensors, as slices, and the kernels' dispatch on f32 / f64.
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, WithDType, bail};
 
 /// The CPU storage behind a tensor, or an error naming `op`.
@@ -20,6 +21,45 @@ pub(crate) fn contiguous_slice<'a, T: WithDType>(
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
         None => bail!("{op}: expects contiguous inputs (the public wrapper makes them so)"),
+    }
+}
+
+/// f32 and f64, whose CPU buffers the in-place kernels overwrite (candle lends them by type
+/// only immutably).
+pub(crate) trait MutableBuffer: WithDType {
+    /// The buffer of `storage`, if it holds this type.
+    fn buffer_mut(storage: &mut CpuStorage) -> Option<&mut [Self]>;
+}
+
+impl MutableBuffer for f32 {
+    fn buffer_mut(storage: &mut CpuStorage) -> Option<&mut [Self]> {
+        match storage {
+            CpuStorage::F32(values) => Some(values),
+            _ => None,
+        }
+    }
+}
+
+impl MutableBuffer for f64 {
+    fn buffer_mut(storage: &mut CpuStorage) -> Option<&mut [Self]> {
+        match storage {
+            CpuStorage::F64(values) => Some(values),
+            _ => None,
+        }
+    }
+}
+
+/// The contiguous elements of `storage` under `layout`, to overwrite, or an error naming `op`.
+pub(crate) fn contiguous_slice_mut<'a, T: MutableBuffer>(
+    storage: &'a mut CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a mut [T]> {
+    let dtype = storage.dtype();
+    let Some(data) = T::buffer_mut(storage) else { bail!("{op}: expected {:?}, got {dtype:?}", T::DTYPE) };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&mut data[start..end]),
+        None => bail!("{op}: expects contiguous tensors to update in place"),
     }
 }
 
