@@ -21,12 +21,11 @@
 //!
 //! The scalar numerics (f32 `exp` and Φ) are in `numerics`.
 
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, bail};
 
 use crate::numerics::{ColumnSums, Real};
 use crate::parallel::{add_in_order, for_each_chunk, rows_per_block};
-use crate::storage::{by_float_dtype, contiguous_slice, unsupported_dtype};
+use crate::storage::{SliceOp, run_slice_op};
 
 /// A nonlinearity, serialised in lower case (`"relu"`, `"silu"`, `"gelu"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -197,28 +196,35 @@ struct BiasActGradOp {
     width: usize,
 }
 
+impl SliceOp<1> for ActOp {
+    const NAME: &'static str = NAME;
+
+    fn compute<T: Real>(&self, [x]: [&[T]; 1]) -> Vec<T> {
+        forward_kernel(self.act, x, None, self.width)
+    }
+}
+
 impl CustomOp1 for ActOp {
     fn name(&self) -> &'static str {
         NAME
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match s.dtype() {
-            DType::F32 => {
-                f32::to_cpu_storage_owned(forward_kernel(self.act, contiguous_slice(s, l, NAME)?, None, self.width))
-            }
-            DType::F64 => {
-                f64::to_cpu_storage_owned(forward_kernel(self.act, contiguous_slice(s, l, NAME)?, None, self.width))
-            }
-            dt => return unsupported_dtype(NAME, dt),
-        };
-        Ok((out, l.shape().clone()))
+        Ok((run_slice_op(self, [(s, l)])?, l.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let dy = dy.contiguous()?;
         let dx = x.apply_op2_no_bwd(&dy, &ActGradOp { act: self.act, width: self.width })?;
         Ok(Some(dx))
+    }
+}
+
+impl SliceOp<2> for ActGradOp {
+    const NAME: &'static str = GRAD_NAME;
+
+    fn compute<T: Real>(&self, [x, dy]: [&[T]; 2]) -> Vec<T> {
+        backward_kernel(self.act, x, None, dy, self.width)
     }
 }
 
@@ -234,18 +240,15 @@ impl CustomOp2 for ActGradOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            op: &ActGradOp,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-        ) -> candle_core::Result<CpuStorage> {
-            let (x, dy) = (contiguous_slice(s1, l1, GRAD_NAME)?, contiguous_slice(s2, l2, GRAD_NAME)?);
-            Ok(T::to_cpu_storage_owned(backward_kernel(op.act, x, None, dy, op.width)))
-        }
-        let out = by_float_dtype!(s1.dtype(), GRAD_NAME, run(self, s1, l1, s2, l2));
-        Ok((out, l1.shape().clone()))
+        Ok((run_slice_op(self, [(s1, l1), (s2, l2)])?, l1.shape().clone()))
+    }
+}
+
+impl SliceOp<2> for BiasActOp {
+    const NAME: &'static str = NAME;
+
+    fn compute<T: Real>(&self, [x, b]: [&[T]; 2]) -> Vec<T> {
+        forward_kernel(self.act, x, Some(b), self.width)
     }
 }
 
@@ -261,18 +264,7 @@ impl CustomOp2 for BiasActOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            op: &BiasActOp,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-        ) -> candle_core::Result<CpuStorage> {
-            let (x, b) = (contiguous_slice(s1, l1, NAME)?, contiguous_slice(s2, l2, NAME)?);
-            Ok(T::to_cpu_storage_owned(forward_kernel(op.act, x, Some(b), op.width)))
-        }
-        let out = by_float_dtype!(s1.dtype(), NAME, run(self, s1, l1, s2, l2));
-        Ok((out, l1.shape().clone()))
+        Ok((run_slice_op(self, [(s1, l1), (s2, l2)])?, l1.shape().clone()))
     }
 
     fn bwd(
@@ -291,6 +283,14 @@ impl CustomOp2 for BiasActOp {
     }
 }
 
+impl SliceOp<3> for BiasActGradOp {
+    const NAME: &'static str = GRAD_NAME;
+
+    fn compute<T: Real>(&self, [x, b, dy]: [&[T]; 3]) -> Vec<T> {
+        backward_kernel(self.act, x, Some(b), dy, self.width)
+    }
+}
+
 impl CustomOp3 for BiasActGradOp {
     fn name(&self) -> &'static str {
         GRAD_NAME
@@ -305,17 +305,7 @@ impl CustomOp3 for BiasActGradOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            op: &BiasActGradOp,
-            [(s1, l1), (s2, l2), (s3, l3)]: [(&CpuStorage, &Layout); 3],
-        ) -> candle_core::Result<CpuStorage> {
-            let x = contiguous_slice(s1, l1, GRAD_NAME)?;
-            let b = contiguous_slice(s2, l2, GRAD_NAME)?;
-            let dy = contiguous_slice(s3, l3, GRAD_NAME)?;
-            Ok(T::to_cpu_storage_owned(backward_kernel(op.act, x, Some(b), dy, op.width)))
-        }
-        let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = by_float_dtype!(s1.dtype(), GRAD_NAME, run(self, args));
+        let out = run_slice_op(self, [(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, Shape::from(l1.shape().elem_count() + self.width)))
     }
 }
@@ -372,7 +362,7 @@ pub fn bias_act_composed(x: &Tensor, bias: Option<&Tensor>, act: Option<Activati
 mod tests {
     use super::*;
     use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn, rel_err};
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     const ACTS: [Option<Activation>; 4] =
         [None, Some(Activation::Relu), Some(Activation::Silu), Some(Activation::Gelu)];

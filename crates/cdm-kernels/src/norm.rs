@@ -40,13 +40,12 @@
 //! is independent of the thread count. Sets run in parallel on rayon's threads once the
 //! tensor has 32k elements.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor, bail};
 
 use crate::activation::{silu, silu_grad};
 use crate::numerics::{ColumnSums, Real, sum, sum_and_dot_normalised, sum_sq_dev};
 use crate::parallel::{add_in_order, for_each_chunk, rows_per_block};
-use crate::storage::{by_float_dtype, contiguous_slice};
+use crate::storage::{SliceOp, run_slice_op};
 
 /// `(μ, r)` of a set, computed in two passes.
 #[inline(always)]
@@ -56,9 +55,6 @@ pub(crate) fn moments<T: Real>(xs: &[T], eps: f64) -> (T, T) {
     let var = sum_sq_dev(xs, T::from_f64(mean)) / n;
     (T::from_f64(mean), T::from_f64(1.0 / (var + eps).sqrt()))
 }
-
-/// The three `(storage, layout)` arguments of a `CustomOp3`.
-type Storage3<'a> = [(&'a CpuStorage, &'a Layout); 3];
 
 // ---------------------------------------------------------------------------------------------
 // Layer norm
@@ -132,6 +128,14 @@ struct LayerNormGradOp {
     width: usize,
 }
 
+impl SliceOp<3> for LayerNormOp {
+    const NAME: &'static str = LN_NAME;
+
+    fn compute<T: Real>(&self, [x, w, b]: [&[T]; 3]) -> Vec<T> {
+        layer_norm_fwd(x, w, b, self.width, self.eps)
+    }
+}
+
 impl CustomOp3 for LayerNormOp {
     fn name(&self) -> &'static str {
         LN_NAME
@@ -146,14 +150,7 @@ impl CustomOp3 for LayerNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(op: &LayerNormOp, [(s1, l1), (s2, l2), (s3, l3)]: Storage3) -> candle_core::Result<CpuStorage> {
-            let x = contiguous_slice(s1, l1, LN_NAME)?;
-            let w = contiguous_slice(s2, l2, LN_NAME)?;
-            let b = contiguous_slice(s3, l3, LN_NAME)?;
-            Ok(T::to_cpu_storage_owned(layer_norm_fwd(x, w, b, op.width, op.eps)))
-        }
-        let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = by_float_dtype!(s1.dtype(), LN_NAME, run(self, args));
+        let out = run_slice_op(self, [(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -175,6 +172,14 @@ impl CustomOp3 for LayerNormOp {
     }
 }
 
+impl SliceOp<3> for LayerNormGradOp {
+    const NAME: &'static str = LN_GRAD_NAME;
+
+    fn compute<T: Real>(&self, [x, w, dy]: [&[T]; 3]) -> Vec<T> {
+        layer_norm_bwd(x, w, dy, self.width, self.eps)
+    }
+}
+
 impl CustomOp3 for LayerNormGradOp {
     fn name(&self) -> &'static str {
         LN_GRAD_NAME
@@ -189,17 +194,7 @@ impl CustomOp3 for LayerNormGradOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            op: &LayerNormGradOp,
-            [(s1, l1), (s2, l2), (s3, l3)]: Storage3,
-        ) -> candle_core::Result<CpuStorage> {
-            let x = contiguous_slice(s1, l1, LN_GRAD_NAME)?;
-            let w = contiguous_slice(s2, l2, LN_GRAD_NAME)?;
-            let dy = contiguous_slice(s3, l3, LN_GRAD_NAME)?;
-            Ok(T::to_cpu_storage_owned(layer_norm_bwd(x, w, dy, op.width, op.eps)))
-        }
-        let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = by_float_dtype!(s1.dtype(), LN_GRAD_NAME, run(self, args));
+        let out = run_slice_op(self, [(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, Shape::from(l1.shape().elem_count() + 2 * self.width)))
     }
 }
@@ -373,6 +368,14 @@ struct GroupNormGradOp {
     silu: bool,
 }
 
+impl SliceOp<3> for GroupNormOp {
+    const NAME: &'static str = GN_NAME;
+
+    fn compute<T: Real>(&self, [x, w, b]: [&[T]; 3]) -> Vec<T> {
+        group_norm_fwd(x, w, b, self.dims, self.eps, self.silu)
+    }
+}
+
 impl CustomOp3 for GroupNormOp {
     fn name(&self) -> &'static str {
         GN_NAME
@@ -387,14 +390,7 @@ impl CustomOp3 for GroupNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(op: &GroupNormOp, [(s1, l1), (s2, l2), (s3, l3)]: Storage3) -> candle_core::Result<CpuStorage> {
-            let x = contiguous_slice(s1, l1, GN_NAME)?;
-            let w = contiguous_slice(s2, l2, GN_NAME)?;
-            let b = contiguous_slice(s3, l3, GN_NAME)?;
-            Ok(T::to_cpu_storage_owned(group_norm_fwd(x, w, b, op.dims, op.eps, op.silu)))
-        }
-        let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = by_float_dtype!(s1.dtype(), GN_NAME, run(self, args));
+        let out = run_slice_op(self, [(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -418,6 +414,14 @@ impl CustomOp3 for GroupNormOp {
     }
 }
 
+impl SliceOp<3> for GroupNormGradOp {
+    const NAME: &'static str = GN_GRAD_NAME;
+
+    fn compute<T: Real>(&self, [x, wb, dy]: [&[T]; 3]) -> Vec<T> {
+        group_norm_bwd(x, wb, dy, self.dims, self.eps, self.silu)
+    }
+}
+
 impl CustomOp3 for GroupNormGradOp {
     fn name(&self) -> &'static str {
         GN_GRAD_NAME
@@ -432,17 +436,7 @@ impl CustomOp3 for GroupNormGradOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            op: &GroupNormGradOp,
-            [(s1, l1), (s2, l2), (s3, l3)]: Storage3,
-        ) -> candle_core::Result<CpuStorage> {
-            let x = contiguous_slice(s1, l1, GN_GRAD_NAME)?;
-            let wb = contiguous_slice(s2, l2, GN_GRAD_NAME)?;
-            let dy = contiguous_slice(s3, l3, GN_GRAD_NAME)?;
-            Ok(T::to_cpu_storage_owned(group_norm_bwd(x, wb, dy, op.dims, op.eps, op.silu)))
-        }
-        let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = by_float_dtype!(s1.dtype(), GN_GRAD_NAME, run(self, args));
+        let out = run_slice_op(self, [(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, Shape::from(l1.shape().elem_count() + 2 * self.dims.channels())))
     }
 }

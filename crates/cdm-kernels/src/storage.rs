@@ -1,7 +1,13 @@
 //! The CPU buffers behind candle tensors, as slices, and the kernels' dispatch on f32 / f64.
+//!
+//! Most kernels' CPU passes are a function of their inputs' elements: such a pass is a
+//! [`SliceOp`], and [`run_slice_op`] is the body of its candle `cpu_fwd`, which hands it the
+//! inputs as contiguous slices of their dtype and returns its output as CPU storage.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, WithDType, bail};
+
+use crate::numerics::Real;
 
 /// The CPU storage behind a tensor, or an error naming `op`.
 pub(crate) fn cpu_storage<'a>(storage: &'a Storage, op: &str) -> Result<&'a CpuStorage> {
@@ -79,4 +85,33 @@ pub(crate) use by_float_dtype;
 /// The error for a dtype the fused kernels do not implement.
 pub(crate) fn unsupported_dtype<R>(op: &str, dtype: DType) -> Result<R> {
     bail!("{op}: unsupported dtype {dtype:?} (the fused CPU kernels take F32 and F64)")
+}
+
+/// A CPU pass that computes its output from the elements of `N` inputs of one float dtype.
+pub(crate) trait SliceOp<const N: usize> {
+    /// The op's name, for errors.
+    const NAME: &'static str;
+
+    /// The output's elements from the inputs' elements.
+    fn compute<T: Real>(&self, inputs: [&[T]; N]) -> Vec<T>;
+}
+
+/// `op` on the CPU inputs `args`, which must be contiguous and all f32 or all f64.
+pub(crate) fn run_slice_op<const N: usize, Op: SliceOp<N>>(
+    op: &Op,
+    args: [(&CpuStorage, &Layout); N],
+) -> Result<CpuStorage> {
+    fn run<T: Real, const N: usize, Op: SliceOp<N>>(op: &Op, args: [(&CpuStorage, &Layout); N]) -> Result<CpuStorage> {
+        let mut inputs = [&[][..]; N];
+        for (input, (storage, layout)) in inputs.iter_mut().zip(args) {
+            *input = contiguous_slice(storage, layout, Op::NAME)?;
+        }
+        Ok(T::to_cpu_storage_owned(op.compute(inputs)))
+    }
+    let Some((first, _)) = args.first() else { bail!("{}: no inputs", Op::NAME) };
+    match first.dtype() {
+        DType::F32 => run::<f32, N, Op>(op, args),
+        DType::F64 => run::<f64, N, Op>(op, args),
+        dtype => unsupported_dtype(Op::NAME, dtype),
+    }
 }
