@@ -1,4 +1,4 @@
-//! The GEMM-based CPU convolution (`cdm_models::kernels::conv2d`) against candle's `conv2d`.
+//! The GEMM-based CPU convolution (`cdm_kernels::conv2d`) against candle's `conv2d`.
 //!
 //! Batch 16, f32, every argument a `Var` (as inside a UNet, so the input gradient is computed
 //! too), bias included:
@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use candle_core::{Device, Result, Tensor, Var};
-use cdm_models::kernels::conv2d::{conv2d, conv2d_candle};
+use cdm_kernels::conv2d::{conv2d, conv2d_candle};
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime};
 
 /// A convolution to time: input (B, Cin, H, W), output channels, kernel, stride, padding.

@@ -1,4 +1,4 @@
-//! The fused CPU kernels of `cdm_models::kernels::{norm, softmax, activation}` against the
+//! The fused CPU kernels of `cdm_kernels::{norm, softmax, activation}` against the
 //! composed candle ops they replace, at the shapes of the UNet and the residual MLP (f32):
 //!
 //! - `group_norm_silu/16x128x16x16`, `group_norm_silu/16x64x32x32`: GroupNorm(32) + SiLU, as
@@ -19,10 +19,10 @@
 use std::time::Duration;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
-use cdm_models::Activation;
-use cdm_models::kernels::activation::{bias_act, bias_act_composed};
-use cdm_models::kernels::norm::{group_norm, group_norm_composed, layer_norm, layer_norm_composed};
-use cdm_models::kernels::softmax::{softmax_last_dim, softmax_last_dim_composed};
+use cdm_kernels::Activation;
+use cdm_kernels::activation::{bias_act, bias_act_composed};
+use cdm_kernels::norm::{group_norm, group_norm_composed, layer_norm, layer_norm_composed};
+use cdm_kernels::softmax::{softmax_last_dim, softmax_last_dim_composed};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// A deterministic tensor of `shape` with values `scale·u + shift`, u in [−1, 1].

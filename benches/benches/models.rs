@@ -18,7 +18,7 @@ use cdm_benches::workloads::{mlp, unet};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn mlp(c: &mut Criterion) {
-    cdm_models::kernels::tune_gemm_threading(); // as the `cdm` binary does
+    cdm_kernels::tune_gemm_threading(); // as the `cdm` binary does
     let batch = 10_000;
     let mut forward = mlp::forward(batch).unwrap();
     println!("mlp: {} parameters", forward.parameters);
@@ -30,7 +30,7 @@ fn mlp(c: &mut Criterion) {
 }
 
 fn unet(c: &mut Criterion) {
-    cdm_models::kernels::tune_gemm_threading(); // as the `cdm` binary does
+    cdm_kernels::tune_gemm_threading(); // as the `cdm` binary does
     let batch = 16;
     let mut forward = unet::forward(&unet::cifar32(), batch).unwrap();
     println!("unet: {} parameters", forward.parameters);

@@ -47,7 +47,7 @@ fn mean_seconds(workload: &mut Workload, n: usize) -> f64 {
 }
 
 fn dino_mlp(c: &mut Criterion) {
-    cdm_models::kernels::tune_gemm_threading(); // as the `cdm` binary does
+    cdm_kernels::tune_gemm_threading(); // as the `cdm` binary does
     let improved = |k, i| mlp::mse_plus_improved_cdl(k, i).unwrap();
     let cases: Vec<(&str, WeightedSum, usize)> = vec![
         ("mse", mlp::mse_only(), 0),
@@ -87,7 +87,7 @@ fn dino_mlp(c: &mut Criterion) {
 }
 
 fn unet_b16(c: &mut Criterion) {
-    cdm_models::kernels::tune_gemm_threading(); // as the `cdm` binary does
+    cdm_kernels::tune_gemm_threading(); // as the `cdm` binary does
     let mut g = c.benchmark_group("train_step_unet_b16");
     // Seconds per step on two cores, and criterion takes at least 10 samples: only the MNIST-sized
     // UNet here; the CIFAR-sized step is `peer --only unet32_train_b16` (same constructor).

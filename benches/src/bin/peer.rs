@@ -117,9 +117,9 @@ fn run(args: Args) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    cdm_models::kernels::tune_gemm_threading();
+    cdm_kernels::tune_gemm_threading();
     let args = Args::parse();
-    match cdm_models::kernels::in_thread_pool(|| run(args)) {
+    match cdm_kernels::in_thread_pool(|| run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("peer: {e:#}");

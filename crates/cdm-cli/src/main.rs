@@ -62,9 +62,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
-    cdm_models::kernels::tune_gemm_threading();
+    cdm_kernels::tune_gemm_threading();
     let command = Cli::parse().command;
-    let result = cdm_models::kernels::in_thread_pool(|| match command {
+    let result = cdm_kernels::in_thread_pool(|| match command {
         Command::Train(args) => train::run(&args).map(|_| ()),
         Command::Sample(args) => sample::run(&args).map(|_| ()),
         Command::Reproduce(args) => reproduce::run(&args).map(|_| ()),

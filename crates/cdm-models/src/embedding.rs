@@ -15,8 +15,7 @@
 //! Both are differentiable in their input; the frequencies are computed on the host in f64.
 
 use candle_core::Tensor;
-
-use crate::kernels::sinusoid::cos_sin;
+use cdm_kernels::sinusoid::cos_sin;
 
 /// `(B, dim)` interleaved cos/sin features of `scale·log_snr`.
 ///

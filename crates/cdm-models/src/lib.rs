@@ -9,9 +9,11 @@
 //!   a [`cdm_core::TimestepModel`] to wrap in a [`cdm_core::TimestepDenoiser`];
 //! - [`init`]: seeded, reproducible PyTorch-style initialisation (candle cannot seed its CPU RNG);
 //! - [`checkpoint`]: safetensors + JSON config, atomic writes, strict loads;
-//! - [`kernels`]: fused CPU ops with exact backward passes (the whole residual MLP, layer norm,
-//!   group norm + SiLU, softmax, bias + activation, cos/sin embeddings, a GEMM-based
-//!   convolution) that the models run on; on other devices they fall back to composed candle ops.
+//! - [`layers`]: linear, convolution, group and layer norm layers with PyTorch's initialisation.
+//!
+//! The models run on the fused CPU ops of [`cdm_kernels`] (the whole residual MLP, layer norm,
+//! group norm + SiLU, softmax, bias + activation, cos/sin embeddings, a GEMM-based convolution),
+//! which have exact backward passes and fall back to composed candle ops on other devices.
 //!
 //! Every op has a backward pass (none of candle's backward-less fused ops such as
 //! `softmax_last_dim`, the fused layer norm or `sdpa`), so gradients reach every parameter. The
@@ -39,19 +41,17 @@
 //! ```
 #![doc = include_str!("../README.md")]
 
-mod activation;
 pub mod checkpoint;
 pub mod embedding;
 mod error;
 pub mod init;
-pub mod kernels;
 pub mod layers;
 pub mod mlp;
 mod model_config;
 pub mod plain_mlp;
 pub mod unet;
 
-pub use activation::Activation;
+pub use cdm_kernels::Activation;
 pub use checkpoint::{CheckpointFiles, Loaded};
 pub use error::{Error, Result, TensorShapeMismatch};
 pub use init::{SeededInit, seeded_var_builder};

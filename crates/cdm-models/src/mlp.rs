@@ -9,7 +9,7 @@
 //!
 //! GELU is the exact erf form and LayerNorm has affine parameters and eps 1e-5, as in the
 //! authors' `BasicDiscreteTimeModel(d_model=128, n_layers=2)`. On the CPU the network, from its
-//! input features to ε̂, runs as one fused op with its own backward ([`crate::kernels::residual_mlp`]). The authors embed an integer
+//! input features to ε̂, runs as one fused op with its own backward ([`cdm_kernels::residual_mlp`]). The authors embed an integer
 //! DDPM timestep from a table; this network takes the continuous log-SNR α instead (see
 //! [`crate::embedding`] for the scale `s`), so it can be evaluated at any noise level.
 //!
@@ -31,10 +31,10 @@
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
+use cdm_kernels::residual_block::BlockParams;
+use cdm_kernels::residual_mlp::{MlpParams, residual_mlp};
 
 use crate::embedding::log_snr_embedding;
-use crate::kernels::residual_block::BlockParams;
-use crate::kernels::residual_mlp::{MlpParams, residual_mlp};
 use crate::layers::{LayerNorm, Linear, linear};
 use crate::{Error, ModelConfig, Result};
 

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use candle_core::{Tensor, Var, backprop::GradStore};
+use cdm_kernels::adamw::{AdamWStep, adamw_composed, adamw_in_place};
 
 use crate::{Error, Result};
 
@@ -59,7 +60,8 @@ impl AdamW {
     /// One update with learning rate `lr`; variables without a gradient are left alone.
     ///
     /// On the CPU the moments and parameters are overwritten in place
-    /// (module `adamw_inplace`); elsewhere the update is composed of candle ops.
+    /// ([`cdm_kernels::adamw::adamw_in_place`]); elsewhere the update is composed of candle ops
+    /// ([`cdm_kernels::adamw::adamw_composed`]).
     pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
         self.step_with(grads, lr, true)
     }
@@ -67,24 +69,25 @@ impl AdamW {
     fn step_with(&mut self, grads: &GradStore, lr: f64, allow_inplace: bool) -> Result<()> {
         self.step += 1;
         let c = self.config;
-        let bias1 = 1.0 - c.beta1.powi(self.step as i32);
-        let bias2 = 1.0 - c.beta2.powi(self.step as i32);
+        let step = AdamWStep {
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+            lr,
+            bias1: 1.0 - c.beta1.powi(self.step as i32),
+            bias2: 1.0 - c.beta2.powi(self.step as i32),
+        };
         for (i, (_, var)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else { continue };
             if allow_inplace && var.device().is_cpu() {
-                crate::adamw_inplace::step(var.as_tensor(), &self.m[i], &self.v[i], g, &c, lr, bias1, bias2)?;
+                adamw_in_place(var.as_tensor(), &self.m[i], &self.v[i], g, &step)?;
                 continue;
             }
-            // Gradients are built from the parameters' graph: detach, or every step's moments
-            // would keep the previous step's graph alive (an unbounded leak).
-            let g = g.detach();
-            let m = ((&self.m[i] * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
-            let v = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-            let update = ((&m / bias1)? / ((&v / bias2)?.sqrt()? + c.eps)?)?;
-            let decayed = (var.as_tensor().detach() * (1.0 - lr * c.weight_decay))?;
-            var.set(&(decayed - (update * lr)?)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            let next = adamw_composed(var.as_tensor(), &self.m[i], &self.v[i], g, &step)?;
+            var.set(&next.theta)?;
+            self.m[i] = next.m;
+            self.v[i] = next.v;
         }
         Ok(())
     }

@@ -48,7 +48,6 @@
 //! ```
 
 mod adamw;
-mod adamw_inplace;
 pub mod checkpoint;
 mod clip;
 mod ema;

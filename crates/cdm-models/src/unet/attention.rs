@@ -9,15 +9,14 @@
 //!
 //! `heads = C / attention_head_dim` (integer division), or one head of `C` channels when
 //! `attention_head_dim` is `None`. Keys: `group_norm`, `to_q`, `to_k`, `to_v`, `to_out.0`.
-//! The softmax is [`crate::kernels::softmax::softmax_last_dim`], fused with a backward
+//! The softmax is [`cdm_kernels::softmax::softmax_last_dim`], fused with a backward
 //! (candle's own fused `softmax_last_dim` has none).
 
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
+use cdm_kernels::softmax::softmax_last_dim;
 
-use crate::kernels::norm::GroupNorm;
-use crate::kernels::softmax::softmax_last_dim;
-use crate::layers::{Linear, group_norm, linear};
+use crate::layers::{GroupNorm, Linear, group_norm, linear};
 
 /// One self-attention layer over the spatial positions of a feature map.
 #[derive(Clone, Debug)]

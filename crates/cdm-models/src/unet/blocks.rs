@@ -18,8 +18,7 @@ use candle_nn::{Conv2dConfig, VarBuilder};
 
 use super::attention::AttentionBlock;
 use super::resnet::{ResnetBlock, ResnetSettings};
-use crate::kernels::conv2d::Conv2d;
-use crate::layers::{conv2d, upsample_nearest_2x};
+use crate::layers::{Conv2d, conv2d, upsample_nearest_2x};
 
 /// Attention settings shared by the attention layers of a UNet.
 #[derive(Clone, Copy, Debug)]

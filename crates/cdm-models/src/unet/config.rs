@@ -237,8 +237,12 @@ impl UnetConfig {
             Some("UNetMidBlock2D") => true,
             Some(kind) => return Err(unsupported("mid_block_type".into(), kind, "UNetMidBlock2D, null")),
         };
-        let activation = Activation::from_diffusers(&self.act_fn)
-            .ok_or_else(|| unsupported("act_fn".into(), &self.act_fn, "silu, swish, relu, gelu"))?;
+        let activation = match self.act_fn.as_str() {
+            "silu" | "swish" => Activation::Silu,
+            "relu" => Activation::Relu,
+            "gelu" => Activation::Gelu,
+            other => return Err(unsupported("act_fn".into(), other, "silu, swish, relu, gelu")),
+        };
         let time_conditioning = match self.resnet_time_scale_shift.as_str() {
             "default" => TimeConditioning::Add,
             "scale_shift" => TimeConditioning::ScaleShift,

@@ -53,9 +53,7 @@ use self::blocks::{AttentionSettings, DownBlock, MidBlock, UpBlock};
 use self::config::TimeConditioning;
 use self::resnet::ResnetSettings;
 use crate::embedding::timestep_embedding;
-use crate::kernels::conv2d::Conv2d;
-use crate::kernels::norm::GroupNorm;
-use crate::layers::{Linear, conv2d, group_norm, linear};
+use crate::layers::{Conv2d, GroupNorm, Linear, conv2d, group_norm, linear};
 use crate::{Activation, ModelConfig, Result};
 
 impl ModelConfig for UnetConfig {

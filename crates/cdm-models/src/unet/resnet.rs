@@ -15,9 +15,7 @@ use candle_nn::{Conv2dConfig, VarBuilder};
 
 use super::config::TimeConditioning;
 use crate::Activation;
-use crate::kernels::conv2d::Conv2d;
-use crate::kernels::norm::GroupNorm;
-use crate::layers::{Linear, conv2d, group_norm, linear};
+use crate::layers::{Conv2d, GroupNorm, Linear, conv2d, group_norm, linear};
 
 /// Settings shared by every ResNet block of a UNet.
 #[derive(Clone, Copy, Debug)]

@@ -8,22 +8,20 @@
 //! ```
 //!
 //! The argument `x_b·f_k` is rounded to the working precision first, as in the composed
-//! `broadcast_mul`, then `sin` and `cos` of it are evaluated together. f64 uses the standard
-//! library. f32 uses a branch-free version that vectorises: `n = round(t·2/π)` and
-//! `r = t − n·π/2` with π/2 split in three parts (Cody–Waite; the first part has 8 significant
-//! bits, so `n·P₁` is exact for |n| < 2¹⁵), then Cephes' minimax polynomials for `sin r` and
-//! `cos r` on |r| ≤ π/4, and the quadrant `n mod 4` swaps and negates them. Measured against
-//! f64 at the same f32 argument the absolute error is below 2e-7 for |t| ≤ 10⁴. A row with an
-//! argument beyond 1.2·10⁴ is computed with the standard library instead.
+//! `broadcast_mul`, then `sin` and `cos` of it are evaluated together: in f64 by the standard
+//! library, in f32 by a branch-free evaluation that vectorises (absolute error below 2e-7 for
+//! |t| ≤ 10⁴, described in `numerics`). A row with an argument beyond 1.2·10⁴ is computed with
+//! the standard library instead.
 //!
 //! Rows run on rayon's threads, the loops `vectorized`. On other devices (and as the tests'
 //! reference) [`cos_sin_composed`] builds the same tensor from candle ops.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, Layout, Shape, Tensor, bail};
 
-use super::numerics::{Real, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block};
-use super::simd::{Simd, WithSimd, vectorized};
+use crate::numerics::Real;
+use crate::parallel::{for_each_chunk, rows_per_block};
+use crate::simd::{Simd, WithSimd, vectorized};
+use crate::storage::{SliceOp, run_slice_op};
 
 const NAME: &str = "cos_sin";
 const GRAD_NAME: &str = "cos_sin_grad";
@@ -31,54 +29,9 @@ const GRAD_NAME: &str = "cos_sin_grad";
 /// Rows with an argument beyond this use the standard library (f32).
 const F32_FAST_LIMIT: f64 = 1.2e4;
 
-/// `(sin t, cos t)` in the working precision.
-pub(crate) trait SinCos: Real {
-    /// The vectorisable evaluation (see the module docs), valid for |t| ≤ [`F32_FAST_LIMIT`].
-    fn fast_sin_cos(self) -> (Self, Self);
-
-    /// The standard library's.
-    fn std_sin_cos(self) -> (Self, Self);
-}
-
-impl SinCos for f64 {
-    #[inline(always)]
-    fn fast_sin_cos(self) -> (f64, f64) {
-        self.sin_cos()
-    }
-
-    fn std_sin_cos(self) -> (f64, f64) {
-        self.sin_cos()
-    }
-}
-
-impl SinCos for f32 {
-    #[inline(always)]
-    fn fast_sin_cos(self) -> (f32, f32) {
-        // π/2 = P1 + P2 + P3 + O(10⁻¹⁵); P1 and P2 have 8 and 11 significant bits, so n·P1 and
-        // n·P2 are exact for |n| < 2¹³.
-        const P1: f32 = 1.570_312_5;
-        const P2: f32 = 4.837_513e-4;
-        const P3: f32 = 7.549_79e-8;
-        const SHIFT: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer in the low bits
-        let shifted = self * std::f32::consts::FRAC_2_PI + SHIFT;
-        let n = shifted - SHIFT;
-        let quadrant = shifted.to_bits() & 3;
-        let r = ((self - n * P1) - n * P2) - n * P3;
-        let r2 = r * r;
-        let sin_r = r + r * r2 * (-1.666_665_5e-1 + r2 * (8.332_161e-3 + r2 * -1.951_529_6e-4));
-        let cos_r = 1.0 - 0.5 * r2 + r2 * r2 * (4.166_664_6e-2 + r2 * (-1.388_731_6e-3 + r2 * 2.443_315_7e-5));
-        let (sin, cos) = if quadrant & 1 == 0 { (sin_r, cos_r) } else { (cos_r, -sin_r) };
-        if quadrant & 2 == 0 { (sin, cos) } else { (-sin, -cos) }
-    }
-
-    fn std_sin_cos(self) -> (f32, f32) {
-        self.sin_cos()
-    }
-}
-
 /// `(sin, cos)` of `x·f`, vectorisable unless `|x|·max f` exceeds [`F32_FAST_LIMIT`].
 #[inline(always)]
-fn row_sin_cos<T: SinCos>(x: T, f: T, fast: bool) -> (T, T) {
+fn row_sin_cos<T: Real>(x: T, f: T, fast: bool) -> (T, T) {
     if fast { (x * f).fast_sin_cos() } else { (x * f).std_sin_cos() }
 }
 
@@ -120,7 +73,7 @@ struct Rows<'a, T> {
     y: &'a mut [T],
 }
 
-impl<T: SinCos> WithSimd for Rows<'_, T> {
+impl<T: Real> WithSimd for Rows<'_, T> {
     type Output = ();
 
     #[inline(always)]
@@ -146,7 +99,7 @@ struct GradRows<'a, T> {
     dx: &'a mut [T],
 }
 
-impl<T: SinCos> WithSimd for GradRows<'_, T> {
+impl<T: Real> WithSimd for GradRows<'_, T> {
     type Output = ();
 
     #[inline(always)]
@@ -178,30 +131,49 @@ struct CosSinGradOp {
     freqs: Vec<f64>,
 }
 
+impl SliceOp<1> for CosSinOp {
+    const NAME: &'static str = NAME;
+
+    fn compute<T: Real>(&self, [x]: [&[T]; 1]) -> Vec<T> {
+        let (freqs, max_freq) = freqs_as::<T>(&self.freqs);
+        let width = 2 * freqs.len();
+        let mut y = vec![T::zero(); x.len() * width];
+        let rows = rows_per_block(width);
+        for_each_chunk(&mut y, rows * width, |i, y| {
+            let x = &x[i * rows..][..y.len() / width.max(1)];
+            vectorized(Rows { x, freqs: &freqs, max_freq, y });
+        });
+        y
+    }
+}
+
 impl CustomOp1 for CosSinOp {
     fn name(&self) -> &'static str {
         NAME
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: SinCos>(freqs: &[f64], s: &CpuStorage, l: &Layout) -> candle_core::Result<CpuStorage> {
-            let (x, (freqs, max_freq)) = (contiguous_slice::<T>(s, l, NAME)?, freqs_as::<T>(freqs));
-            let width = 2 * freqs.len();
-            let mut y = vec![T::zero(); x.len() * width];
-            let rows = rows_per_block(width);
-            for_each_chunk(&mut y, rows * width, |i, y| {
-                let x = &x[i * rows..][..y.len() / width.max(1)];
-                vectorized(Rows { x, freqs: &freqs, max_freq, y });
-            });
-            Ok(T::to_cpu_storage_owned(y))
-        }
-        let out = by_float_dtype!(s.dtype(), NAME, run(&self.freqs, s, l));
-        Ok((out, Shape::from((l.dims()[0], 2 * self.freqs.len()))))
+        Ok((run_slice_op(self, [(s, l)])?, Shape::from((l.dims()[0], 2 * self.freqs.len()))))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let dx = x.apply_op2_no_bwd(&g.contiguous()?, &CosSinGradOp { freqs: self.freqs.clone() })?;
         Ok(Some(dx))
+    }
+}
+
+impl SliceOp<2> for CosSinGradOp {
+    const NAME: &'static str = GRAD_NAME;
+
+    fn compute<T: Real>(&self, [x, g]: [&[T]; 2]) -> Vec<T> {
+        let (freqs, max_freq) = freqs_as::<T>(&self.freqs);
+        let mut dx = vec![T::zero(); x.len()];
+        let rows = rows_per_block(2 * freqs.len());
+        for_each_chunk(&mut dx, rows, |i, dx| {
+            let (x, g) = (&x[i * rows..][..dx.len()], &g[i * rows * 2 * freqs.len()..][..dx.len() * 2 * freqs.len()]);
+            vectorized(GradRows { x, freqs: &freqs, max_freq, g, dx });
+        });
+        dx
     }
 }
 
@@ -217,45 +189,15 @@ impl CustomOp2 for CosSinGradOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: SinCos>(
-            freqs: &[f64],
-            (s1, l1): (&CpuStorage, &Layout),
-            (s2, l2): (&CpuStorage, &Layout),
-        ) -> candle_core::Result<CpuStorage> {
-            let (x, g) = (contiguous_slice::<T>(s1, l1, GRAD_NAME)?, contiguous_slice::<T>(s2, l2, GRAD_NAME)?);
-            let (freqs, max_freq) = freqs_as::<T>(freqs);
-            let mut dx = vec![T::zero(); x.len()];
-            let rows = rows_per_block(2 * freqs.len());
-            for_each_chunk(&mut dx, rows, |i, dx| {
-                let (x, g) =
-                    (&x[i * rows..][..dx.len()], &g[i * rows * 2 * freqs.len()..][..dx.len() * 2 * freqs.len()]);
-                vectorized(GradRows { x, freqs: &freqs, max_freq, g, dx });
-            });
-            Ok(T::to_cpu_storage_owned(dx))
-        }
-        let out = by_float_dtype!(s1.dtype(), GRAD_NAME, run(&self.freqs, (s1, l1), (s2, l2)));
-        Ok((out, l1.shape().clone()))
+        Ok((run_slice_op(self, [(s1, l1), (s2, l2)])?, l1.shape().clone()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{compare, finite_difference_errors, randn};
+    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn};
     use candle_core::DType;
-
-    #[test]
-    fn f32_sin_cos_is_accurate() {
-        let mut worst = 0f64;
-        for i in -200_000..=200_000 {
-            let t = i as f32 * 0.05; // ±10⁴
-            let (sin, cos) = t.fast_sin_cos();
-            let (sin_exact, cos_exact) = (t as f64).sin_cos();
-            worst = worst.max((sin as f64 - sin_exact).abs()).max((cos as f64 - cos_exact).abs());
-        }
-        println!("f32 sin_cos max absolute error {worst:.1e}");
-        assert!(worst < 2e-7, "{worst:e}");
-    }
 
     #[test]
     fn rows_with_large_arguments_use_the_standard_library() {
@@ -278,6 +220,14 @@ mod tests {
         let freqs = freqs();
         let (fwd, grads) = compare(&[x], |a| cos_sin(&a[0], &freqs), |a| cos_sin_composed(&a[0], &freqs), 2);
         assert!(fwd < 1e-5 && grads[0] < 1e-5, "{fwd:e} {grads:?}");
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        // 3000 rows of 16 features: 48 000 elements in 3 blocks of rows.
+        let x = randn(&[3000], DType::F32, 5).affine(4.0, 0.0).unwrap();
+        let freqs = freqs();
+        assert_independent_of_thread_count(&[x], |a| cos_sin(&a[0], &freqs), 6);
     }
 
     #[test]

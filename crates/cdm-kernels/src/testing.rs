@@ -1,5 +1,6 @@
-//! Helpers shared by the kernel tests: seeded inputs, relative errors, fused-vs-composed
-//! comparisons and central finite differences.
+//! Helpers for the tests of the kernels and of layers built on them (the `testing` feature):
+//! seeded inputs, relative errors, fused-vs-composed comparisons, central finite differences
+//! and runs on thread pools of different sizes. They are for tests: a failing candle op panics.
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
@@ -7,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 /// Seeded standard-normal values of `shape`, in `dtype`.
-pub(crate) fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+pub fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n: usize = shape.iter().product();
     let values: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
@@ -15,13 +16,13 @@ pub(crate) fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
 }
 
 /// `[1.2e-7, …]`.
-pub(crate) fn sci(values: &[f64]) -> String {
+pub fn sci(values: &[f64]) -> String {
     let items: Vec<String> = values.iter().map(|v| format!("{v:.1e}")).collect();
     format!("[{}]", items.join(", "))
 }
 
 /// `max|a − b| / max|b|`, in f64.
-pub(crate) fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+pub fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.dims(), b.dims());
     let a = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
     let b = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
@@ -43,7 +44,7 @@ fn loss_and_grads(inputs: &[Tensor], f: &dyn Fn(&[Tensor]) -> Result<Tensor>, se
 
 /// Forward and per-input gradient relative errors ([`rel_err`]) of `fused` against
 /// `composed`, for the loss `Σ y ⊙ r`.
-pub(crate) fn compare(
+pub fn compare(
     inputs: &[Tensor],
     fused: impl Fn(&[Tensor]) -> Result<Tensor>,
     composed: impl Fn(&[Tensor]) -> Result<Tensor>,
@@ -60,11 +61,7 @@ pub(crate) fn compare(
 /// Central finite differences (step 1e-5) of `Σ f(inputs) ⊙ r` against the backward pass,
 /// for every element of every (f64) input: `max|numeric − analytic| / max|analytic|` per
 /// input.
-pub(crate) fn finite_difference_errors(
-    inputs: &[Tensor],
-    f: impl Fn(&[Tensor]) -> Result<Tensor>,
-    seed: u64,
-) -> Vec<f64> {
+pub fn finite_difference_errors(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Result<Tensor>, seed: u64) -> Vec<f64> {
     const H: f64 = 1e-5;
     let (y, analytic) = loss_and_grads(inputs, &f, seed);
     let r = randn(y.dims(), DType::F64, seed);
@@ -88,4 +85,33 @@ pub(crate) fn finite_difference_errors(
     }
     println!("finite differences {:?}: gradients {}", y.dims(), sci(&errors));
     errors
+}
+
+/// `f(inputs)` and the gradient of every input for the loss `Σ f(inputs) ⊙ r`, computed on a
+/// rayon pool of `threads` threads, as flat f64 vectors (exact copies of f32 values).
+pub fn outputs_on_threads(
+    threads: usize,
+    inputs: &[Tensor],
+    f: impl Fn(&[Tensor]) -> Result<Tensor> + Sync,
+    seed: u64,
+) -> Vec<Vec<f64>> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        let (y, grads) = loss_and_grads(inputs, &f, seed);
+        let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        std::iter::once(&y).chain(&grads).map(flat).collect()
+    })
+}
+
+/// Asserts that `f` and its gradients ([`outputs_on_threads`]) are bit-identical on one, two
+/// and three threads.
+pub fn assert_independent_of_thread_count(
+    inputs: &[Tensor],
+    f: impl Fn(&[Tensor]) -> Result<Tensor> + Sync,
+    seed: u64,
+) {
+    let one = outputs_on_threads(1, inputs, &f, seed);
+    for threads in [2, 3] {
+        assert!(one == outputs_on_threads(threads, inputs, &f, seed), "1 and {threads} threads differ");
+    }
 }

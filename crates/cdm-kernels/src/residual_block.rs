@@ -1,6 +1,6 @@
 //! One residual block of the paper's MLP on a chunk of rows, forward and backward.
 //!
-//! The arithmetic of [`super::residual_mlp`], the fused MLP: it runs these functions chunk by
+//! The arithmetic of [`crate::residual_mlp`], the fused MLP: it runs these functions chunk by
 //! chunk, with a chunk's (rows × D) intermediates in cache between the block's two matrix
 //! products, and keeps `a`, `x̂` and `ρ` for the backward. `u` and `g = a·Φ(a)` are recomputed
 //! there, `g` from the same `Φ(a)` that `GELU′` needs.
@@ -42,12 +42,12 @@
 
 use candle_core::{CpuStorage, Tensor, bail};
 
-use super::matmul::{Buffer, Mat, matmul};
-use super::norm::moments;
-use super::numerics::{ColumnSums, Real, dot, sum};
 use crate::Activation;
-use crate::kernels::activation::bias_act;
-use crate::kernels::norm::layer_norm_composed;
+use crate::activation::bias_act;
+use crate::matmul::{Buffer, Mat, matmul};
+use crate::norm::layer_norm_composed;
+use crate::norm::moments;
+use crate::numerics::{ColumnSums, Real, dot, sum};
 
 const NAME: &str = "residual_block";
 

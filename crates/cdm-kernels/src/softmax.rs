@@ -16,19 +16,18 @@
 //!
 //! Forward: one vectorised pass for the maximum, one that writes `e` and sums it (8 lanes,
 //! lane totals in f64), one that scales by `1/Σe`; the row stays in cache in between. The f32
-//! exponential is the branch-free polynomial of [`super::activation`] (≤ 1e-7 relative),
+//! exponential is the branch-free polynomial of `numerics` (≤ 1e-7 relative),
 //! f64 uses the standard library. Backward: a dot product and one elementwise pass per row.
 //! Rows run in parallel on rayon's threads once the tensor has 32k elements.
 //!
 //! This replaces `candle_nn::ops::softmax` (five elementwise/reduction passes) and
 //! `candle_nn::ops::softmax_last_dim` (fused, but with no backward: gradients silently stop).
 
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Layout, Shape, Tensor, WithDType, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, Layout, Shape, Tensor, bail};
 
-use super::numerics::{
-    Real, by_float_dtype, contiguous_slice, dot, for_each_chunk, rows_per_block, sum, unsupported_dtype,
-};
+use crate::numerics::{Real, dot, sum};
+use crate::parallel::{for_each_chunk, rows_per_block};
+use crate::storage::{SliceOp, run_slice_op};
 
 const NAME: &str = "softmax_last_dim";
 const GRAD_NAME: &str = "softmax_last_dim_grad";
@@ -91,23 +90,34 @@ struct SoftmaxGradOp {
     width: usize,
 }
 
+impl SliceOp<1> for SoftmaxOp {
+    const NAME: &'static str = NAME;
+
+    fn compute<T: Real>(&self, [x]: [&[T]; 1]) -> Vec<T> {
+        softmax_fwd(x, self.width)
+    }
+}
+
 impl CustomOp1 for SoftmaxOp {
     fn name(&self) -> &'static str {
         NAME
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match s.dtype() {
-            DType::F32 => f32::to_cpu_storage_owned(softmax_fwd(contiguous_slice::<f32>(s, l, NAME)?, self.width)),
-            DType::F64 => f64::to_cpu_storage_owned(softmax_fwd(contiguous_slice::<f64>(s, l, NAME)?, self.width)),
-            dt => return unsupported_dtype(NAME, dt),
-        };
-        Ok((out, l.shape().clone()))
+        Ok((run_slice_op(self, [(s, l)])?, l.shape().clone()))
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let dy = dy.contiguous()?;
         Ok(Some(y.apply_op2_no_bwd(&dy, &SoftmaxGradOp { width: self.width })?))
+    }
+}
+
+impl SliceOp<2> for SoftmaxGradOp {
+    const NAME: &'static str = GRAD_NAME;
+
+    fn compute<T: Real>(&self, [y, dy]: [&[T]; 2]) -> Vec<T> {
+        softmax_bwd(y, dy, self.width)
     }
 }
 
@@ -123,18 +133,7 @@ impl CustomOp2 for SoftmaxGradOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            width: usize,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-        ) -> candle_core::Result<CpuStorage> {
-            let (y, dy) = (contiguous_slice(s1, l1, GRAD_NAME)?, contiguous_slice(s2, l2, GRAD_NAME)?);
-            Ok(T::to_cpu_storage_owned(softmax_bwd(y, dy, width)))
-        }
-        let out = by_float_dtype!(s1.dtype(), GRAD_NAME, run(self.width, s1, l1, s2, l2));
-        Ok((out, l1.shape().clone()))
+        Ok((run_slice_op(self, [(s1, l1), (s2, l2)])?, l1.shape().clone()))
     }
 }
 
@@ -169,9 +168,9 @@ pub fn softmax_last_dim_composed(x: &Tensor) -> candle_core::Result<Tensor> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{compare, finite_difference_errors, randn, rel_err};
     use super::*;
-    use candle_core::Device;
+    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn, rel_err};
+    use candle_core::{DType, Device};
 
     #[test]
     fn matches_composed_f32() {
@@ -198,6 +197,13 @@ mod tests {
         let x = randn(&[3, 2, 5], DType::F64, 30);
         let errs = finite_difference_errors(&[x], |v| softmax_last_dim(&v[0]), 31);
         assert!(errs[0] < 1e-6, "{errs:?}");
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        // (2, 150, 131): 39 300 elements in 3 blocks of rows.
+        let x = randn(&[2, 150, 131], DType::F32, 40).affine(3.0, 0.0).unwrap();
+        assert_independent_of_thread_count(&[x], |v| softmax_last_dim(&v[0]), 41);
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //!
 //! Inside a rayon task the product runs on the calling thread unless it is large: the `gemm`
 //! crate only splits products above its threading threshold
-//! ([`super::tune_gemm_threading`]).
+//! ([`crate::tune_gemm_threading`]).
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, Layout, Result, Shape, Storage, WithDType};
+use candle_core::{CpuStorage, Layout, Result, Shape, WithDType};
 
 /// A row-major `rows × cols` matrix (or a batch of them) in CPU storage, possibly viewed
 /// transposed.
@@ -52,14 +52,6 @@ impl<'a> Mat<'a> {
             vec![self.batch_stride, row_stride, col_stride],
             self.offset,
         )
-    }
-}
-
-/// The CPU storage behind a tensor, or an error naming `op`.
-pub(crate) fn cpu_storage<'a>(storage: &'a Storage, op: &str) -> Result<&'a CpuStorage> {
-    match storage {
-        Storage::Cpu(cpu) => Ok(cpu),
-        _ => candle_core::bail!("{op}: expected a CPU tensor"),
     }
 }
 

@@ -1,30 +1,5 @@
-//! Fused CPU kernels with their own backward passes.
-//!
-//! candle builds layer norm, group norm, softmax and the convolution gradients out of many
-//! elementwise passes (or gives fused versions without a backward), and records every op of a
-//! network in its autograd graph. These kernels compute the same functions in one or two passes
-//! over memory — the residual MLP ([`residual_mlp`]) as a single op from its input features to
-//! ε̂ — as candle `CustomOp`s whose `bwd` is the exact analytic gradient. Their elementwise
-//! loops run compiled for the CPU's widest SIMD (`simd`), their matrix products through
-//! candle's gemm on views into their buffers (`matmul`). On other devices (CUDA, Metal) every
-//! entry point falls back to the composed candle ops, so results agree everywhere and only the
-//! speed differs.
-//!
-//! Each kernel is tested against the composed reference: forward and backward within a
-//! relative 1e-5 in f32, and against central finite differences in f64.
-
-pub mod activation;
-pub mod conv2d;
-mod matmul;
-pub mod norm;
-mod numerics;
-pub mod residual_block;
-pub mod residual_mlp;
-mod simd;
-pub mod sinusoid;
-pub mod softmax;
-#[cfg(test)]
-mod testing;
+//! Process-wide thread set-up for the kernels: the GEMM threading threshold and running a
+//! command inside rayon's pool.
 
 /// Products with fewer multiply-adds than this run on one thread (see [`tune_gemm_threading`]).
 pub const GEMM_THREADING_THRESHOLD: usize = 128 * 128 * 256;

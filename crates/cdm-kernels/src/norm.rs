@@ -40,15 +40,12 @@
 //! is independent of the thread count. Sets run in parallel on rayon's threads once the
 //! tensor has 32k elements.
 
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, D, Layout, Module, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor, bail};
 
-use super::activation::{silu, silu_grad};
-use super::numerics::{
-    ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice, for_each_chunk, rows_per_block, sum,
-    sum_and_dot_normalised, sum_sq_dev,
-};
-use crate::Activation;
+use crate::activation::{silu, silu_grad};
+use crate::numerics::{ColumnSums, Real, sum, sum_and_dot_normalised, sum_sq_dev};
+use crate::parallel::{add_in_order, for_each_chunk, rows_per_block};
+use crate::storage::{SliceOp, run_slice_op};
 
 /// `(μ, r)` of a set, computed in two passes.
 #[inline(always)]
@@ -58,9 +55,6 @@ pub(crate) fn moments<T: Real>(xs: &[T], eps: f64) -> (T, T) {
     let var = sum_sq_dev(xs, T::from_f64(mean)) / n;
     (T::from_f64(mean), T::from_f64(1.0 / (var + eps).sqrt()))
 }
-
-/// The three `(storage, layout)` arguments of a `CustomOp3`.
-type Storage3<'a> = [(&'a CpuStorage, &'a Layout); 3];
 
 // ---------------------------------------------------------------------------------------------
 // Layer norm
@@ -134,6 +128,14 @@ struct LayerNormGradOp {
     width: usize,
 }
 
+impl SliceOp<3> for LayerNormOp {
+    const NAME: &'static str = LN_NAME;
+
+    fn compute<T: Real>(&self, [x, w, b]: [&[T]; 3]) -> Vec<T> {
+        layer_norm_fwd(x, w, b, self.width, self.eps)
+    }
+}
+
 impl CustomOp3 for LayerNormOp {
     fn name(&self) -> &'static str {
         LN_NAME
@@ -148,14 +150,7 @@ impl CustomOp3 for LayerNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(op: &LayerNormOp, [(s1, l1), (s2, l2), (s3, l3)]: Storage3) -> candle_core::Result<CpuStorage> {
-            let x = contiguous_slice(s1, l1, LN_NAME)?;
-            let w = contiguous_slice(s2, l2, LN_NAME)?;
-            let b = contiguous_slice(s3, l3, LN_NAME)?;
-            Ok(T::to_cpu_storage_owned(layer_norm_fwd(x, w, b, op.width, op.eps)))
-        }
-        let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = by_float_dtype!(s1.dtype(), LN_NAME, run(self, args));
+        let out = run_slice_op(self, [(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -177,6 +172,14 @@ impl CustomOp3 for LayerNormOp {
     }
 }
 
+impl SliceOp<3> for LayerNormGradOp {
+    const NAME: &'static str = LN_GRAD_NAME;
+
+    fn compute<T: Real>(&self, [x, w, dy]: [&[T]; 3]) -> Vec<T> {
+        layer_norm_bwd(x, w, dy, self.width, self.eps)
+    }
+}
+
 impl CustomOp3 for LayerNormGradOp {
     fn name(&self) -> &'static str {
         LN_GRAD_NAME
@@ -191,17 +194,7 @@ impl CustomOp3 for LayerNormGradOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            op: &LayerNormGradOp,
-            [(s1, l1), (s2, l2), (s3, l3)]: Storage3,
-        ) -> candle_core::Result<CpuStorage> {
-            let x = contiguous_slice(s1, l1, LN_GRAD_NAME)?;
-            let w = contiguous_slice(s2, l2, LN_GRAD_NAME)?;
-            let dy = contiguous_slice(s3, l3, LN_GRAD_NAME)?;
-            Ok(T::to_cpu_storage_owned(layer_norm_bwd(x, w, dy, op.width, op.eps)))
-        }
-        let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = by_float_dtype!(s1.dtype(), LN_GRAD_NAME, run(self, args));
+        let out = run_slice_op(self, [(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, Shape::from(l1.shape().elem_count() + 2 * self.width)))
     }
 }
@@ -375,6 +368,14 @@ struct GroupNormGradOp {
     silu: bool,
 }
 
+impl SliceOp<3> for GroupNormOp {
+    const NAME: &'static str = GN_NAME;
+
+    fn compute<T: Real>(&self, [x, w, b]: [&[T]; 3]) -> Vec<T> {
+        group_norm_fwd(x, w, b, self.dims, self.eps, self.silu)
+    }
+}
+
 impl CustomOp3 for GroupNormOp {
     fn name(&self) -> &'static str {
         GN_NAME
@@ -389,14 +390,7 @@ impl CustomOp3 for GroupNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(op: &GroupNormOp, [(s1, l1), (s2, l2), (s3, l3)]: Storage3) -> candle_core::Result<CpuStorage> {
-            let x = contiguous_slice(s1, l1, GN_NAME)?;
-            let w = contiguous_slice(s2, l2, GN_NAME)?;
-            let b = contiguous_slice(s3, l3, GN_NAME)?;
-            Ok(T::to_cpu_storage_owned(group_norm_fwd(x, w, b, op.dims, op.eps, op.silu)))
-        }
-        let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = by_float_dtype!(s1.dtype(), GN_NAME, run(self, args));
+        let out = run_slice_op(self, [(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -420,6 +414,14 @@ impl CustomOp3 for GroupNormOp {
     }
 }
 
+impl SliceOp<3> for GroupNormGradOp {
+    const NAME: &'static str = GN_GRAD_NAME;
+
+    fn compute<T: Real>(&self, [x, wb, dy]: [&[T]; 3]) -> Vec<T> {
+        group_norm_bwd(x, wb, dy, self.dims, self.eps, self.silu)
+    }
+}
+
 impl CustomOp3 for GroupNormGradOp {
     fn name(&self) -> &'static str {
         GN_GRAD_NAME
@@ -434,17 +436,7 @@ impl CustomOp3 for GroupNormGradOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(
-            op: &GroupNormGradOp,
-            [(s1, l1), (s2, l2), (s3, l3)]: Storage3,
-        ) -> candle_core::Result<CpuStorage> {
-            let x = contiguous_slice(s1, l1, GN_GRAD_NAME)?;
-            let wb = contiguous_slice(s2, l2, GN_GRAD_NAME)?;
-            let dy = contiguous_slice(s3, l3, GN_GRAD_NAME)?;
-            Ok(T::to_cpu_storage_owned(group_norm_bwd(x, wb, dy, op.dims, op.eps, op.silu)))
-        }
-        let args = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = by_float_dtype!(s1.dtype(), GN_GRAD_NAME, run(self, args));
+        let out = run_slice_op(self, [(s1, l1), (s2, l2), (s3, l3)])?;
         Ok((out, Shape::from(l1.shape().elem_count() + 2 * self.dims.channels())))
     }
 }
@@ -517,66 +509,10 @@ pub fn group_norm_composed(
     if silu { z.silu() } else { Ok(z) }
 }
 
-/// A group norm layer's parameters, applied with the fused [`group_norm`]: a drop-in for
-/// `candle_nn::GroupNorm` (whose fields are private) that can also fuse a following SiLU.
-#[derive(Clone, Debug)]
-pub struct GroupNorm {
-    weight: Tensor,
-    bias: Tensor,
-    groups: usize,
-    eps: f64,
-}
-
-impl GroupNorm {
-    /// A layer over `weight.dims()[0]` channels in `groups` groups.
-    ///
-    /// # Errors
-    /// `weight` and `bias` not (C) vectors of one dtype, or `groups` not dividing C.
-    pub fn new(weight: Tensor, bias: Tensor, groups: usize, eps: f64) -> candle_core::Result<Self> {
-        let channels = weight.dims1()?;
-        if bias.dims() != [channels] || bias.dtype() != weight.dtype() {
-            bail!("GroupNorm: bias {:?} {:?} does not match weight ({channels},)", bias.dims(), bias.dtype());
-        }
-        if groups == 0 || !channels.is_multiple_of(groups) {
-            bail!("GroupNorm: {groups} groups do not divide {channels} channels");
-        }
-        Ok(Self { weight, bias, groups, eps })
-    }
-
-    /// The per-channel scale (C).
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
-    }
-
-    /// The per-channel shift (C).
-    pub fn bias(&self) -> &Tensor {
-        &self.bias
-    }
-
-    /// `act(group_norm(x))`, fused into one kernel for [`Activation::Silu`].
-    ///
-    /// # Shapes
-    /// `x`: (B, C, …) → the same.
-    pub fn forward_act(&self, x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
-        match act {
-            Activation::Silu => group_norm(x, self.groups, &self.weight, &self.bias, self.eps, true),
-            other => other.apply(&group_norm(x, self.groups, &self.weight, &self.bias, self.eps, false)?),
-        }
-    }
-}
-
-impl Module for GroupNorm {
-    /// # Shapes
-    /// `x`: (B, C, …) → the same.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        group_norm(x, self.groups, &self.weight, &self.bias, self.eps, false)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{compare, finite_difference_errors, randn, rel_err};
     use super::*;
+    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn, rel_err};
     use candle_core::{DType, Device};
 
     /// Affine parameters around (1, 0) so that they matter but do not vanish.
@@ -707,34 +643,15 @@ mod tests {
     }
 
     #[test]
-    fn group_norm_layer_matches_candle_nn() {
-        let x = randn(&[2, 8, 4, 4], DType::F32, 500);
-        let (w, b) = params(8, DType::F32, 501);
-        let ours = GroupNorm::new(w.clone(), b.clone(), 4, 1e-5).unwrap();
-        let theirs = candle_nn::GroupNorm::new(w, b, 8, 4, 1e-5).unwrap();
-        let reference = theirs.forward(&x).unwrap();
-        assert!(rel_err(&ours.forward(&x).unwrap(), &reference) < 1e-6);
-        let fused = ours.forward_act(&x, Activation::Silu).unwrap();
-        assert!(rel_err(&fused, &reference.silu().unwrap()) < 1e-6);
-        let gelu = ours.forward_act(&x, Activation::Gelu).unwrap();
-        assert!(rel_err(&gelu, &reference.gelu_erf().unwrap()) < 1e-6);
-    }
-
-    #[test]
     fn results_do_not_depend_on_the_thread_count() {
+        // Both over the parallel threshold: (4, 64, 12, 12) in 128 sets, (300, 128) in 3 blocks
+        // of rows.
         let x = randn(&[4, 64, 12, 12], DType::F32, 600);
         let (w, b) = params(64, DType::F32, 601);
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| {
-                let xv = candle_core::Var::from_tensor(&x).unwrap();
-                let y = group_norm(xv.as_tensor(), 32, &w, &b, 1e-5, true).unwrap();
-                let g = (&y * &y).unwrap().sum_all().unwrap().backward().unwrap();
-                let gx = g.get(&xv).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-                (y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), gx)
-            })
-        };
-        assert_eq!(run(1), run(3));
+        assert_independent_of_thread_count(&[x, w, b], |v| group_norm(&v[0], 32, &v[1], &v[2], 1e-5, true), 602);
+        let x = randn(&[300, 128], DType::F32, 603);
+        let (w, b) = params(128, DType::F32, 604);
+        assert_independent_of_thread_count(&[x, w, b], |v| layer_norm(&v[0], &v[1], &v[2], 1e-5), 605);
     }
 
     #[test]

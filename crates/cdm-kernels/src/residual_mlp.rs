@@ -1,6 +1,6 @@
 //! The paper's residual MLP as one fused operation, forward and backward.
 //!
-//! Composed from candle ops, the MLP of [`crate::mlp`] makes about a dozen passes over
+//! Composed from candle ops, the residual MLP makes about a dozen passes over
 //! (N × D) tensors per block in the forward and twice that in the backward, most of them
 //! candle's single-threaded elementwise ops and its gradient accumulation (`zeros_like` + `add`
 //! per gradient). Here the network from its input features to ε̂ is one candle custom op: rows
@@ -10,7 +10,7 @@
 //! # Network
 //!
 //! With features `x` (N × F), embedding `e` (N × D) and `L` blocks
-//! ([`super::residual_block`] has each block's forward and backward):
+//! ([`crate::residual_block`] has each block's forward and backward):
 //!
 //! ```text
 //! h₀ = x·W_inᵀ + b_in                      W_in: D × F
@@ -50,13 +50,15 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use super::matmul::{Buffer, Mat, cpu_storage, matmul};
-use super::numerics::{ColumnSums, Real, add_in_order, by_float_dtype, contiguous_slice};
-use super::residual_block::{
+use crate::matmul::{Buffer, Mat, matmul};
+use crate::numerics::{ColumnSums, Real};
+use crate::parallel::add_in_order;
+use crate::residual_block::{
     BackwardChunk, BlockParams, ChunkGrad, Forward, ForwardChunk, GradSums, Inputs, Packing, Params, backward_chunk,
     forward_chunk, residual_block_composed,
 };
-use super::simd::{Simd, WithSimd, vectorized};
+use crate::simd::{Simd, WithSimd, vectorized};
+use crate::storage::{by_float_dtype, contiguous_slice, cpu_storage};
 
 /// Rows per chunk: a chunk's (rows × D) activations stay in cache between its products.
 const CHUNK_ROWS: usize = 256;
@@ -612,7 +614,7 @@ impl CustomOp3 for ResidualMlpOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{compare, finite_difference_errors, randn, rel_err};
+    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn, rel_err};
     use candle_core::{DType, Var};
 
     /// `[x, e, W_in, b_in, (W₁, b₁, W₂, b₂, γ, β) × blocks, W_out, b_out]`, seeded.
@@ -692,26 +694,10 @@ mod tests {
         }
     }
 
-    /// The output and every gradient, computed on a rayon pool of `threads`.
-    fn outputs_on(threads: usize, args: &[Tensor]) -> Vec<Vec<f32>> {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| {
-            let vars: Vec<Var> = args.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
-            let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-            let y = run(&tensors, true).unwrap();
-            let weights = randn(y.dims(), DType::F32, 99);
-            let grads = (&y * &weights).unwrap().sum_all().unwrap().backward().unwrap();
-            std::iter::once(y)
-                .chain(vars.iter().map(|v| grads.get(v).unwrap().clone()))
-                .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-                .collect()
-        })
-    }
-
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let args = inputs(9 * CHUNK_ROWS + 3, (2, 8, 2, 2), DType::F32, 11);
-        assert_eq!(outputs_on(1, &args), outputs_on(3, &args));
+        assert_independent_of_thread_count(&args, |a| run(a, true), 99);
     }
 
     #[test]
