@@ -37,7 +37,7 @@ pub enum Error {
 
     /// A config value is outside its valid range or inconsistent with another field.
     #[error("invalid config field {field}: {reason} (got {value})")]
-    InvalidConfig {
+    InvalidArgument {
         /// The config field, e.g. `"block_out_channels"`.
         field: String,
         /// The offending value, formatted.
@@ -114,9 +114,9 @@ fn mismatch_summary(missing: &[String], unexpected: &[String], mismatched: &[Ten
 }
 
 impl Error {
-    /// Builds an [`Error::InvalidConfig`].
-    pub fn invalid_config(field: impl Into<String>, value: impl std::fmt::Debug, reason: impl Into<String>) -> Self {
-        Error::InvalidConfig { field: field.into(), value: format!("{value:?}"), reason: reason.into() }
+    /// Builds an [`Error::InvalidArgument`].
+    pub fn invalid(field: impl Into<String>, value: impl std::fmt::Debug, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument { field: field.into(), value: format!("{value:?}"), reason: reason.into() }
     }
 }
 

@@ -69,16 +69,16 @@ impl MlpConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         if self.dim == 0 {
-            return Err(Error::invalid_config("dim", self.dim, "must be at least 1"));
+            return Err(Error::invalid("dim", self.dim, "must be at least 1"));
         }
         if self.d_model < 2 || self.d_model % 2 == 1 {
-            return Err(Error::invalid_config("d_model", self.d_model, "must be even and at least 2"));
+            return Err(Error::invalid("d_model", self.d_model, "must be even and at least 2"));
         }
         if !self.input_scale.is_finite() {
-            return Err(Error::invalid_config("input_scale", self.input_scale, "must be finite"));
+            return Err(Error::invalid("input_scale", self.input_scale, "must be finite"));
         }
         if !self.log_snr_scale.is_finite() {
-            return Err(Error::invalid_config("log_snr_scale", self.log_snr_scale, "must be finite"));
+            return Err(Error::invalid("log_snr_scale", self.log_snr_scale, "must be finite"));
         }
         Ok(())
     }
@@ -217,7 +217,7 @@ mod tests {
     fn rejects_bad_configs_and_shapes() {
         let odd = MlpConfig { d_model: 7, ..MlpConfig::default() };
         let built = odd.init(0, DType::F32, &Device::Cpu);
-        assert!(matches!(built, Err(Error::InvalidConfig { field, .. }) if field == "d_model"));
+        assert!(matches!(built, Err(Error::InvalidArgument { field, .. }) if field == "d_model"));
         let (mlp, _) = MlpConfig::default().init(0, DType::F32, &Device::Cpu).unwrap();
         let z = Tensor::zeros((4, 3), DType::F32, &Device::Cpu).unwrap();
         let alpha = Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap();

@@ -54,19 +54,19 @@ impl PlainMlpConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         if self.dim == 0 {
-            return Err(Error::invalid_config("dim", self.dim, "must be at least 1"));
+            return Err(Error::invalid("dim", self.dim, "must be at least 1"));
         }
         if self.hidden == 0 {
-            return Err(Error::invalid_config("hidden", self.hidden, "must be at least 1"));
+            return Err(Error::invalid("hidden", self.hidden, "must be at least 1"));
         }
         if self.linear_layers < 2 {
-            return Err(Error::invalid_config("linear_layers", self.linear_layers, "must be at least 2"));
+            return Err(Error::invalid("linear_layers", self.linear_layers, "must be at least 2"));
         }
         if self.embedding_dim < 2 || self.embedding_dim % 2 == 1 {
-            return Err(Error::invalid_config("embedding_dim", self.embedding_dim, "must be even and at least 2"));
+            return Err(Error::invalid("embedding_dim", self.embedding_dim, "must be even and at least 2"));
         }
         if !self.log_snr_scale.is_finite() {
-            return Err(Error::invalid_config("log_snr_scale", self.log_snr_scale, "must be finite"));
+            return Err(Error::invalid("log_snr_scale", self.log_snr_scale, "must be finite"));
         }
         Ok(())
     }
@@ -142,6 +142,6 @@ mod tests {
         let count: usize = vars.all_vars().iter().map(|v| v.elem_count()).sum();
         assert_eq!(count, (17 * 64 + 64) + (64 * 64 + 64) + (64 + 1));
         let shallow = PlainMlpConfig { linear_layers: 1, ..PlainMlpConfig::default() };
-        assert!(matches!(shallow.validate(), Err(Error::InvalidConfig { field, .. }) if field == "linear_layers"));
+        assert!(matches!(shallow.validate(), Err(Error::InvalidArgument { field, .. }) if field == "linear_layers"));
     }
 }

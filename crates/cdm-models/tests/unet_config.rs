@@ -60,8 +60,8 @@ fn inconsistent_sizes_are_rejected_naming_the_field() {
     ];
     for (json, field) in cases {
         match parse(json).validate() {
-            Err(Error::InvalidConfig { field: got, .. }) => assert_eq!(got, field, "{json}"),
-            other => panic!("{json}: expected InvalidConfig, got {other:?}"),
+            Err(Error::InvalidArgument { field: got, .. }) => assert_eq!(got, field, "{json}"),
+            other => panic!("{json}: expected InvalidArgument, got {other:?}"),
         }
     }
 }

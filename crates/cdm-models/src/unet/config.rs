@@ -195,17 +195,13 @@ impl UnetConfig {
         }
         let levels = self.levels();
         if levels == 0 {
-            return Err(Error::invalid_config("block_out_channels", &self.block_out_channels, "must not be empty"));
+            return Err(Error::invalid("block_out_channels", &self.block_out_channels, "must not be empty"));
         }
         for (field, len) in
             [("down_block_types", self.down_block_types.len()), ("up_block_types", self.up_block_types.len())]
         {
             if len != levels {
-                return Err(Error::invalid_config(
-                    field,
-                    len,
-                    format!("needs one entry per block_out_channels ({levels})"),
-                ));
+                return Err(Error::invalid(field, len, format!("needs one entry per block_out_channels ({levels})")));
             }
         }
         let mut down_attention = Vec::with_capacity(levels);
@@ -256,14 +252,14 @@ impl UnetConfig {
     fn check_sizes(&self) -> Result<()> {
         if self.in_channels == 0 || self.out_channels == 0 {
             let field = if self.in_channels == 0 { "in_channels" } else { "out_channels" };
-            return Err(Error::invalid_config(field, 0, "must be at least 1"));
+            return Err(Error::invalid(field, 0, "must be at least 1"));
         }
         if self.layers_per_block == 0 {
-            return Err(Error::invalid_config("layers_per_block", 0, "must be at least 1"));
+            return Err(Error::invalid("layers_per_block", 0, "must be at least 1"));
         }
         let groups = self.norm_num_groups;
         if groups == 0 || self.block_out_channels.iter().any(|c| *c == 0 || !c.is_multiple_of(groups)) {
-            return Err(Error::invalid_config(
+            return Err(Error::invalid(
                 "norm_num_groups",
                 groups,
                 format!("must divide every block_out_channels {:?}", self.block_out_channels),
@@ -273,12 +269,12 @@ impl UnetConfig {
         if let Some(groups) = self.attn_norm_num_groups
             && (groups == 0 || !last.is_multiple_of(groups))
         {
-            return Err(Error::invalid_config("attn_norm_num_groups", groups, format!("must divide {last}")));
+            return Err(Error::invalid("attn_norm_num_groups", groups, format!("must divide {last}")));
         }
         if let Some(head_dim) = self.attention_head_dim {
             let narrowest = self.block_out_channels.iter().copied().min().unwrap_or(0);
             if head_dim == 0 || head_dim > narrowest {
-                return Err(Error::invalid_config(
+                return Err(Error::invalid(
                     "attention_head_dim",
                     head_dim,
                     format!("must be between 1 and the narrowest block ({narrowest})"),
@@ -286,17 +282,13 @@ impl UnetConfig {
             }
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::invalid_config("dropout", self.dropout, "must be in [0, 1)"));
+            return Err(Error::invalid("dropout", self.dropout, "must be in [0, 1)"));
         }
         if !self.norm_eps.is_finite() || self.norm_eps <= 0.0 {
-            return Err(Error::invalid_config("norm_eps", self.norm_eps, "must be positive"));
+            return Err(Error::invalid("norm_eps", self.norm_eps, "must be positive"));
         }
         if !self.mid_block_scale_factor.is_finite() || self.mid_block_scale_factor <= 0.0 {
-            return Err(Error::invalid_config(
-                "mid_block_scale_factor",
-                self.mid_block_scale_factor,
-                "must be positive",
-            ));
+            return Err(Error::invalid("mid_block_scale_factor", self.mid_block_scale_factor, "must be positive"));
         }
         Ok(())
     }
