@@ -66,7 +66,8 @@ class TruncatedLogistic:
 
 
 def mse_loss(eps_at_timestep, x, schedule):
-    """DDPM eps-MSE: t ~ U{0..T-1}, z = sqrt(abar) x + sqrt(1-abar) eps, mean (eps - eps_hat(z, t))^2.
+    """DDPM eps-MSE: t ~ U{0..T-1}, z = sqrt(abar) x + sqrt(1-abar) eps, ||eps - eps_hat(z, t)||^2
+    summed over dimensions, averaged over the batch.
 
     `eps_at_timestep(z, t)` takes integer timesteps; the MLP maps them to log-SNR, the UNet takes
     them as floats (cdm's `TimestepDenoiser` maps the log-SNR back to exactly this timestep).
@@ -75,7 +76,7 @@ def mse_loss(eps_at_timestep, x, schedule):
     log_snr = schedule.log_snrs[t]
     eps = torch.randn_like(x)
     z = row_scale(x, signal_coef(log_snr)) + row_scale(eps, noise_coef(log_snr))
-    return (eps - eps_at_timestep(z, t)).square().mean()
+    return (eps - eps_at_timestep(z, t)).square().flatten(1).sum(1).mean()
 
 
 def cdl_improved_loss(eps_at_log_snr, x, proposal, zeta_distribution, points, instances):

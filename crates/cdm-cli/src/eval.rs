@@ -3,7 +3,8 @@
 //! On the run's EMA weights and its held-out data (model units):
 //!
 //! - samples (sequential DDPM-1000 by default) against held-out data: MMD² with the run's
-//!   bandwidth and with the median heuristic, and the sliced W₂;
+//!   bandwidth and with the median heuristic of the held-out points alone (the same kernel for
+//!   every model), and the sliced W₂;
 //! - the held-out NLL through ITD (Gaussian base fitted to the training data, clip 3, K points),
 //!   in nats and bits/dim with standard errors, also in the data's original units;
 //! - the accuracy of the implicit noise-level classifier on held-out data noised at each level;
@@ -200,7 +201,7 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
         bandwidth: cfg.sample.mmd_bandwidth,
         value: cdm_metrics::mmd2(&samples, val, dim, cfg.sample.mmd_bandwidth)?,
     };
-    let median = cdm_metrics::median_heuristic(&samples, val, dim)?;
+    let median = cdm_metrics::median_heuristic(val, dim)?;
     let mmd_median = Mmd { bandwidth: median, value: cdm_metrics::mmd2(&samples, val, dim, median)? };
     let sliced_w2 = cdm_metrics::sliced_wasserstein(&samples, val, dim, SW_DIRECTIONS, &root.fork("sliced-w2"))?;
     if dim == 2 {

@@ -43,7 +43,7 @@ pub struct TrainArgs {
     /// CDL instances per batch.
     #[arg(long)]
     pub cdl_instances: Option<usize>,
-    /// CDL weight.
+    /// CDL weight, relative to the standard loss summed over dimensions (1: the paper's).
     #[arg(long)]
     pub cdl_weight: Option<f64>,
     /// Optimizer steps.

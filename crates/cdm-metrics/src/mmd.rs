@@ -18,7 +18,9 @@
 //!
 //! Bandwidths: the paper's Dino value b = 0.03 is the maximiser of MMD(data, N(0, I)) over
 //! `linspace(0.001, 3, 100)` ([`paper_bandwidth`]); the sequential-sampler notebook uses the
-//! median of all pairwise squared distances instead ([`median_heuristic`]).
+//! median of the pairwise squared distances of the reference set instead
+//! ([`median_heuristic`]). Both depend on the reference data alone, so every model compared
+//! against one reference set is scored with the same kernel.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -70,19 +72,21 @@ pub fn mmd2_bandwidths(x: &[f64], y: &[f64], dim: usize, bandwidths: &[f64]) -> 
         .collect())
 }
 
-/// The median of all pairwise squared distances of the pooled sample `x ∪ y`, the zero
-/// diagonal included (N² entries for N pooled points, as the authors' notebook computes it).
+/// The median of all pairwise squared distances of the reference points, the zero diagonal
+/// included (N² entries for N points, as the authors' notebook computes it on its reference
+/// set). Never pool the samples being scored into it: each model would get its own kernel and
+/// their MMDs would not be comparable.
 ///
 /// Needs 4·N² bytes of scratch; subsample large sets first.
-pub fn median_heuristic(x: &[f64], y: &[f64], dim: usize) -> Result<f64> {
-    let n = rows("x", x, dim)? + rows("y", y, dim)?;
+pub fn median_heuristic(reference: &[f64], dim: usize) -> Result<f64> {
+    let n = rows("reference", reference, dim)?;
     if n == 0 {
         return Err(Error::invalid("points", 0, "need at least one point"));
     }
-    let pooled: Vec<&[f64]> = x.chunks_exact(dim).chain(y.chunks_exact(dim)).collect();
+    let points: Vec<&[f64]> = reference.chunks_exact(dim).collect();
     let mut pairs = Vec::with_capacity(n * (n - 1) / 2);
-    for (i, u) in pooled.iter().enumerate() {
-        pairs.extend(pooled[i + 1..].iter().map(|v| sq_dist(u, v)));
+    for (i, u) in points.iter().enumerate() {
+        pairs.extend(points[i + 1..].iter().map(|v| sq_dist(u, v)));
     }
     // Sorted entries: n zeros, then every off-diagonal distance twice.
     let total = n * n;

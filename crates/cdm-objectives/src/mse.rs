@@ -2,10 +2,14 @@
 //!
 //! ```text
 //! t ~ U{0, …, T−1},  ε ~ N(0, I),  z = √ᾱ_t·x + √(1 − ᾱ_t)·ε
-//! L_mse = mean over batch and dimensions of (ε − ε̂(z, α_t))²,   α_t = logit(ᾱ_t)
+//! L_mse = (1/B) Σ_b ‖ε_b − ε̂(z_b, α_t)‖²,   α_t = logit(ᾱ_t)
 //! ```
 //!
-//! At the exact denoiser its expectation is the floor `(1/(T·d)) Σ_t mmse(α_t)`, where
+//! The squared error is **summed over the d dimensions of a sample and averaged over the
+//! batch** — the DDPM/ITD convention (docs/math.md §11) — so it is on the scale of the
+//! per-sample CDL logit and a CDL weight means the same at d = 2 as at d = 3072.
+//!
+//! At the exact denoiser its expectation is the floor `(1/T) Σ_t mmse(α_t)`, where
 //! `mmse(α) = E‖ε − ε̂*‖²`; for `N(μ, Σ)` data `mmse(α) = Σ_i σ(α + log λ_i)`.
 
 use candle_core::Tensor;
@@ -49,7 +53,7 @@ impl Objective for Mse {
         let z = (row_scale(x, log_snr.iter().map(|&a| signal_coef(a)))?
             + row_scale(&eps, log_snr.iter().map(|&a| noise_coef(a)))?)?;
         let eps_hat = d.eps_at(&z, &log_snr)?;
-        let loss = eps.sub(&eps_hat)?.sqr()?.mean_all()?;
+        let loss = eps.sub(&eps_hat)?.sqr()?.flatten_from(1)?.sum(1)?.mean(0)?;
         Ok(LossOutput { loss, metrics: Vec::new() })
     }
 }

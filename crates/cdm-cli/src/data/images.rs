@@ -222,7 +222,7 @@ impl RunData for ImageData {
         let held = self.validation_tensor(cfg.mmd_reference, &Device::Cpu)?;
         let dim = samples.dim();
         let y = held.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
-        let bandwidth = cdm_metrics::median_heuristic(&y, &[], dim)?;
+        let bandwidth = cdm_metrics::median_heuristic(&y, dim)?;
         let mmd = if n >= 2 { Some(cdm_metrics::mmd2(samples.data(), &y, dim, bandwidth)?) } else { None };
         Ok(Measurement {
             mmd,
