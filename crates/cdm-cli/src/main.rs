@@ -16,6 +16,7 @@ mod progress;
 mod report;
 mod reproduce;
 mod run_dir;
+mod run_lock;
 mod sample;
 mod sampling;
 mod train;

@@ -20,6 +20,7 @@ use crate::config::{ModelSpec, ObjectiveConfig, RunConfig, StandardLoss};
 use crate::data::{POINT_ROWS_PER_CALL as ROWS_PER_CALL, load_points, write_samples};
 use crate::dataset::DatasetSpec;
 use crate::run_dir::{SavedConfig, SavedRun, Weights, read_json, write_json};
+use crate::run_lock::{LOCK_FILE, RunLock};
 use crate::sampling::{SamplerArgs, SamplerKind};
 use crate::train::{Init, train_run};
 
@@ -107,8 +108,11 @@ fn variants() -> Vec<Variant> {
     ]
 }
 
-/// Trains a variant unless its run directory already holds the same finished run.
+/// Trains a variant unless its run directory already holds the same finished run; the
+/// directory is locked first, so a concurrent `reproduce` cannot clear it under another.
 fn ensure_trained(dir: &Path, cfg: &RunConfig, init: Option<Init>) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let lock = RunLock::acquire(dir)?;
     let done = dir.join("ema.safetensors").exists() && dir.join("config.json").exists();
     if done {
         let saved: SavedConfig = read_json(&dir.join("config.json"))?;
@@ -124,11 +128,15 @@ fn ensure_trained(dir: &Path, cfg: &RunConfig, init: Option<Init>) -> Result<()>
         }
         tracing::info!(run = %dir.display(), "config changed: retraining");
     }
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.file_name().is_some_and(|n| n == LOCK_FILE) {
+            continue;
+        }
+        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        removed.with_context(|| format!("clearing {}", path.display()))?;
     }
-    std::fs::create_dir_all(dir)?;
-    train_run(cfg.clone(), dir.to_path_buf(), init, false)?;
+    train_run(cfg.clone(), &lock, init, false)?;
     Ok(())
 }
 

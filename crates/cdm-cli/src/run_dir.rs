@@ -1,7 +1,7 @@
 //! Run directories: naming, `config.json` with the git revision, opening a saved run, and JSON
 //! helpers. The layout of a run directory is in docs/architecture.md.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::config::{ModelSpec, RunConfig};
 use crate::device::parse_device;
 use crate::model::Network;
+use crate::run_lock::RunLock;
 
 /// The `config.json` of a run.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -118,14 +119,21 @@ pub fn git_revision() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Creates `runs_dir/name`, failing if it already holds a run.
-pub fn create(runs_dir: &Path, name: &str) -> Result<PathBuf> {
+/// Claims `runs_dir/name` for a new run: the name must stay inside `runs_dir` (plain path
+/// components, no `..`, not absolute), the directory is created and locked ([`RunLock`]), and
+/// it must not hold a run already.
+pub fn claim(runs_dir: &Path, name: &str) -> Result<RunLock> {
+    let inside = !name.is_empty() && Path::new(name).components().all(|c| matches!(c, Component::Normal(_)));
+    if !inside {
+        anyhow::bail!("--name {name:?}: a run name is a relative path inside --runs-dir (no `..`, not absolute)");
+    }
     let dir = runs_dir.join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let lock = RunLock::acquire(&dir)?;
     if dir.join("config.json").exists() {
         anyhow::bail!("{} already holds a run: pick another --name, or --resume it", dir.display());
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    Ok(lock)
 }
 
 /// Writes `value` as pretty JSON, atomically.

@@ -13,6 +13,7 @@ use crate::device::parse_device;
 use crate::model::{Network, load_weights, named_vars};
 use crate::objective::parse_objective;
 use crate::run_dir::{self, SavedConfig, SavedRun, Weights, write_json};
+use crate::run_lock::RunLock;
 use crate::{data, report};
 
 /// `cdm train` options; flags override the TOML config, which overrides the defaults.
@@ -160,29 +161,31 @@ pub fn run(args: &TrainArgs) -> Result<PathBuf> {
         let mut cfg = SavedRun::open(dir)?.saved.config;
         cfg.train.progress = !args.no_progress;
         cfg.train.steps = args.steps.unwrap_or(cfg.train.steps);
-        return train_run(cfg, dir.clone(), None, true);
+        return train_run(cfg, &RunLock::acquire(dir)?, None, true);
     }
     let cfg = resolve(args)?;
     let name = cfg.name.clone().unwrap_or_else(|| {
         let dataset = cfg.data.dataset.to_string().replace([':', '/'], "_");
         format!("{dataset}-{}-{}", cfg.objective.label(), run_dir::utc_stamp())
     });
-    let dir = run_dir::create(&args.runs_dir, &name)?;
+    let run = run_dir::claim(&args.runs_dir, &name)?;
     let init = match (&args.init, &args.init_diffusers) {
         (_, Some(d)) => Some(Init::Diffusers(d.clone())),
         (Some(w), None) => Some(Init::Weights(w.clone())),
         (None, None) => None,
     };
-    train_run(cfg, dir, init, false)
+    train_run(cfg, &run, init, false)
 }
 
-/// Trains `cfg` in `dir` (created), from `init` weights if given, continuing from the latest
-/// checkpoint if `resume`; then plots the loss and samples the EMA weights. Returns `dir`.
+/// Trains `cfg` in the locked run directory, from `init` weights if given, continuing from the
+/// latest checkpoint if `resume`; then plots the loss and samples the EMA weights. Returns the
+/// directory.
 ///
 /// The one pipeline for every data kind: load the data ([`data::load`]), fit the model
 /// spec to it, record `config.json` and `model.json`, build the network and the objective,
 /// train, plot, sample and measure.
-pub fn train_run(cfg: RunConfig, dir: PathBuf, init: Option<Init>, resume: bool) -> Result<PathBuf> {
+pub fn train_run(cfg: RunConfig, run: &RunLock, init: Option<Init>, resume: bool) -> Result<PathBuf> {
+    let dir = run.dir().to_path_buf();
     let device = parse_device(&cfg.device)?;
     let data = data::load(&cfg.data)?;
     let spec = data.fit_model(cfg.model.clone(), matches!(init, Some(Init::Diffusers(_))))?;

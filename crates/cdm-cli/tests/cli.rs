@@ -2,7 +2,10 @@
 
 mod common;
 
-use common::{cdm, cdm_with_log, stderr, write};
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{cdm, cdm_with_log, command, stderr, write};
 
 #[test]
 fn train_then_sample_writes_a_complete_run_directory() {
@@ -150,4 +153,48 @@ fn bad_input_fails_with_a_message_naming_what_is_wrong() {
         assert!(err.contains(needle), "{extra:?}: stderr lacks {needle:?}:\n{err}");
         assert!(!err.contains("panicked"), "{extra:?} panicked:\n{err}");
     }
+}
+
+#[test]
+fn a_run_directory_has_one_writer_and_stays_inside_the_runs_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let runs = runs.to_str().unwrap();
+    let args = ["train", "--runs-dir", runs, "--name", "same", "--steps", "60", "--samples", "0", "--no-progress"];
+    // two writers started together: exactly one trains, the other is refused at once
+    let piped = || command(&args, "warn").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let children: Vec<_> = (0..2).map(|_| piped()).collect();
+    let outs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    assert_eq!(outs.iter().filter(|o| o.status.success()).count(), 1, "{}\n{}", stderr(&outs[0]), stderr(&outs[1]));
+    let refused = outs.iter().find(|o| !o.status.success()).unwrap();
+    let err = stderr(refused);
+    assert!(err.contains("is being written by process") || err.contains("already holds a run"), "{err}");
+    let dir = Path::new(runs).join("same");
+    let steps: Vec<u64> = std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert!(steps.windows(2).all(|w| w[0] < w[1]) && steps.last() == Some(&60), "{steps:?}");
+    assert!(!dir.join("run.lock").exists(), "the finished run released its lock");
+
+    // a lock left by a process that no longer runs is taken over by --resume
+    std::fs::write(dir.join("run.lock"), format!("{}\n{}\n", u32::MAX - 1, host())).unwrap();
+    let resumed = cdm(&["train", "--resume", dir.to_str().unwrap(), "--steps", "70", "--no-progress"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+
+    for name in ["../escape", "/abs", "a/../../b", ""] {
+        let out = cdm(&["train", "--runs-dir", runs, "--name", name, "--steps", "1", "--no-progress"]);
+        assert!(!out.status.success() && stderr(&out).contains("inside --runs-dir"), "{name:?}: {}", stderr(&out));
+    }
+    assert!(!tmp.path().join("escape").exists());
+}
+
+/// This machine's name as the run lock records it.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }

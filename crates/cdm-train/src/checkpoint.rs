@@ -7,7 +7,7 @@
 //! checkpoints/latest                      (the name of the newest complete checkpoint)
 //! ```
 //!
-//! A checkpoint is written into `checkpoints/.tmp-step-…`, each file synced, then the directory
+//! A checkpoint is written into `checkpoints/.tmp-step-…-<pid>`, each file synced, then the directory
 //! is renamed into place and only then `latest` is replaced (temp file + rename). A crash at
 //! any point leaves `latest` naming a complete checkpoint; leftover temp directories are
 //! removed on the next save. Old checkpoints are removed only by [`prune_checkpoints`] (the
@@ -97,7 +97,7 @@ pub fn save_checkpoint(run_dir: &Path, ckpt: &Checkpoint) -> Result<PathBuf> {
     let root = checkpoint_root(run_dir);
     fs::create_dir_all(&root).map_err(Error::io(&root))?;
     let name = format!("step-{:08}", ckpt.state.step);
-    let tmp = root.join(format!(".tmp-{name}"));
+    let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
     let dest = root.join(&name);
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(Error::io(&tmp))?;

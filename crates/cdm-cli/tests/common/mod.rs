@@ -11,13 +11,14 @@ pub fn cdm(args: &[&str]) -> Output {
 
 /// Runs the `cdm` binary with `RUST_LOG=log` and the 2-core thread settings.
 pub fn cdm_with_log(args: &[&str], log: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cdm"))
-        .args(args)
-        .env("RUST_LOG", log)
-        .env("RAYON_NUM_THREADS", "2")
-        .env("CANDLE_NUM_THREADS", "1")
-        .output()
-        .expect("cdm runs")
+    command(args, log).output().expect("cdm runs")
+}
+
+/// The `cdm` command with `RUST_LOG=log` and the 2-core thread settings, not yet started.
+pub fn command(args: &[&str], log: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cdm"));
+    c.args(args).env("RUST_LOG", log).env("RAYON_NUM_THREADS", "2").env("CANDLE_NUM_THREADS", "1");
+    c
 }
 
 /// The process's standard error as text.
