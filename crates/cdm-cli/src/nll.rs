@@ -181,7 +181,9 @@ pub fn read_inputs(path: &Path, target: &Target, already_standardized: bool) -> 
         bail!("{}: points have {} values each, but {what} has dimension {}", path.display(), cloud.dim(), target.dim());
     }
     Ok(match target.input_standardizer(already_standardized) {
-        Some(s) => s.apply(&cloud),
+        Some(s) => s
+            .apply(&cloud)
+            .with_context(|| format!("{}: standardising with the run's standardizer.json", path.display()))?,
         None => cloud,
     })
 }

@@ -46,7 +46,7 @@ fn standardised_dino_has_zero_mean_unit_std_and_undoes_to_the_rows() {
         assert!((var - 1.0).abs() < 3.0 * ((m4 - var * var) / nf).sqrt(), "column {j}: var {var}");
     }
     // Undo step 4 and the affine map: every point is within 5 jitter σ of a Datasaurus row.
-    let mapped = dino::standardizer().invert(&points);
+    let mapped = dino::standardizer().invert(&points).unwrap();
     let raw = dino::raw_points();
     for p in mapped.iter_rows() {
         let x = [(p[0] / 4.0 + 1.0) * 54.0, (p[1] / 4.0 + 1.0) * 48.0];

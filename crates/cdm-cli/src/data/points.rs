@@ -50,7 +50,7 @@ pub fn load_points(cfg: &DataConfig) -> Result<PointData> {
         return Ok(PointData { train, validation, standardizer: None });
     }
     let s = Standardizer::fit(&train)?;
-    Ok(PointData { train: s.apply(&train), validation: s.apply(&validation), standardizer: Some(s) })
+    Ok(PointData { train: s.apply(&train)?, validation: s.apply(&validation)?, standardizer: Some(s) })
 }
 
 impl PointData {
