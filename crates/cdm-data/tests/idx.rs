@@ -110,6 +110,18 @@ fn trailing_bytes_and_label_count_are_size_mismatches() {
 }
 
 #[test]
+fn a_gzip_stream_inflates_no_further_than_its_header_says() {
+    let tmp = TempDir::new("idx-bomb");
+    // the header declares 3 images of 2×3 (34 bytes in all); the stream inflates to 64 MiB
+    let mut bomb = fixture().0;
+    bomb.resize(64 << 20, 0);
+    let path = tmp.write("bomb.gz", &gzip(&bomb));
+    let err = load_idx(&path, None).unwrap_err();
+    assert!(matches!(&err, Error::SizeMismatch { expected: 34, got: 35, .. }), "{err}");
+    assert!(err.to_string().contains("decompressed size"), "{err}");
+}
+
+#[test]
 fn corrupt_or_truncated_gzip_is_gzip_error() {
     let tmp = TempDir::new("idx-gzip");
     let gz = gzip(&fixture().0);

