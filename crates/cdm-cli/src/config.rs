@@ -229,6 +229,24 @@ impl Default for ObjectiveConfig {
 }
 
 impl ObjectiveConfig {
+    /// Checks the weights (finite, non-negative) and the CDL's clip (finite, positive), naming
+    /// the config field and its flag.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let weight_ok = |w: f64| w.is_finite() && w >= 0.0;
+        if !weight_ok(self.standard_weight) {
+            anyhow::bail!("objective.standard_weight = {}: must be finite and non-negative", self.standard_weight);
+        }
+        if let Some(c) = &self.cdl {
+            if !weight_ok(c.weight) {
+                anyhow::bail!("objective.cdl.weight (--cdl-weight) = {}: must be finite and non-negative", c.weight);
+            }
+            if !(c.clip.is_finite() && c.clip > 0.0) {
+                anyhow::bail!("objective.cdl.clip = {}: must be finite and positive", c.clip);
+            }
+        }
+        Ok(())
+    }
+
     /// A short label such as `mse+cdl`.
     pub fn label(&self) -> String {
         let std = match self.standard {

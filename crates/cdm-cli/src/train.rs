@@ -45,7 +45,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub cdl_instances: Option<usize>,
     /// CDL weight, relative to the standard loss summed over dimensions (1: the paper's).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cdl_weight: Option<f64>,
     /// Optimizer steps.
     #[arg(long)]
@@ -54,7 +54,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Peak learning rate.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Seed of the initialisation and of every training random number.
     #[arg(long)]
@@ -152,6 +152,7 @@ fn resolve(args: &TrainArgs) -> Result<RunConfig> {
     cfg.device = args.device.clone().unwrap_or(cfg.device);
     cfg.sample.n = args.samples.unwrap_or(cfg.sample.n);
     cfg.train.validate()?;
+    cfg.objective.validate()?;
     Ok(cfg)
 }
 
