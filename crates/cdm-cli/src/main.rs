@@ -2,6 +2,7 @@
 //!
 //! Usually run through `cargo xtask <command>`, which builds this binary in release first.
 
+mod admission;
 mod config;
 mod data;
 mod dataset;

@@ -1,6 +1,8 @@
 //! Sampler selection shared by `cdm train` (its final samples) and `cdm sample`.
 
 use anyhow::Result;
+
+use crate::admission;
 use candle_core::{DType, Device, Tensor};
 use cdm_core::{Chunked, Denoiser, Detached, DiscreteSchedule, NoiseSource};
 use cdm_samplers::{
@@ -120,6 +122,15 @@ impl SamplerArgs {
         })
     }
 
+    /// Refuses `n` samples of `per_row` values each when their states would exceed the memory
+    /// limit: sequential sampling holds a few copies, ParaDiGMS about three per window position.
+    pub fn admit(&self, n: usize, per_row: usize) -> Result<()> {
+        let copies =
+            if self.is_parallel() { 3 * (self.window.unwrap_or(usize::MAX).min(self.step_count()) + 1) } else { 4 };
+        let what = format!("sampling {n} samples of {per_row} values with {}", self.label());
+        admission::admit(&what, admission::states(n, per_row, copies))
+    }
+
     /// Draws `n` samples of shape `sample_shape`, at most `--max-rows` (else `rows_per_call`)
     /// rows per denoiser call; sample i's noise depends only on (seed, i).
     pub fn run(
@@ -132,6 +143,7 @@ impl SamplerArgs {
         observer: &mut dyn cdm_samplers::Observer,
         rows_per_call: usize,
     ) -> Result<(Tensor, SamplerStats)> {
+        self.admit(n, sample_shape.iter().product())?;
         let map = self.step_map(&DiscreteSchedule::ddpm())?;
         let noise = SamplerNoise::seeded(&NoiseSource::new(seed), 0, n, sample_shape, DType::F32, device)?;
         // detached per chunk: only one chunk's activations are alive at a time

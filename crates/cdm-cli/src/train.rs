@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use cdm_core::Chunked;
+use cdm_objectives::CdlMode;
 use cdm_train::Trainer;
 
 use crate::config::{ModelSpec, RunConfig};
@@ -14,7 +15,8 @@ use crate::model::{Network, load_weights, named_vars};
 use crate::objective::parse_objective;
 use crate::run_dir::{self, SavedConfig, SavedRun, Weights, write_json};
 use crate::run_lock::RunLock;
-use crate::{data, report};
+use crate::sampling::SamplerArgs;
+use crate::{admission, data, report};
 
 /// `cdm train` options; flags override the TOML config, which overrides the defaults.
 #[derive(Clone, Debug, clap::Args)]
@@ -178,6 +180,27 @@ pub fn run(args: &TrainArgs) -> Result<PathBuf> {
     train_run(cfg, &run, init, false)
 }
 
+/// Refuses a run whose batches (the CDL adds 2·K rows per instance) or post-training samples
+/// would exceed the memory limit, before any training.
+fn admit(cfg: &RunConfig, per_row: usize) -> Result<()> {
+    let batch = cfg.train.batch_size;
+    let rows = match &cfg.objective.cdl {
+        Some(c) => {
+            let points = if c.points == 0 { batch } else { c.points };
+            let default_instances = if c.mode == CdlMode::Faithful { 2 } else { batch };
+            let instances = c.instances.unwrap_or(default_instances).min(batch);
+            batch.saturating_add(instances.saturating_mul(points).saturating_mul(2))
+        }
+        None => batch,
+    };
+    admission::admit(&format!("--batch-size {batch}"), admission::states(rows, per_row, 4))?;
+    let sampler = SamplerArgs { steps: Some(cfg.sample.steps), ..Default::default() };
+    match cfg.sample.n {
+        0 => Ok(()),
+        n => sampler.admit(n, per_row),
+    }
+}
+
 /// Trains `cfg` in the locked run directory, from `init` weights if given, continuing from the
 /// latest checkpoint if `resume`; then plots the loss and samples the EMA weights. Returns the
 /// directory.
@@ -191,6 +214,7 @@ pub fn train_run(cfg: RunConfig, run: &RunLock, init: Option<Init>, resume: bool
     let data = data::load(&cfg.data)?;
     let spec = data.fit_model(cfg.model.clone(), matches!(init, Some(Init::Diffusers(_))))?;
     let cfg = RunConfig { model: spec.clone(), ..cfg };
+    admit(&cfg, data.sample_shape().iter().product())?;
     if !resume {
         write_json(&dir.join("config.json"), &SavedConfig::new(cfg.clone(), init.as_ref().map(Init::weights_file)))?;
         write_json(&dir.join("model.json"), &spec)?;

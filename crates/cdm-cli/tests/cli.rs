@@ -72,6 +72,10 @@ fn train_then_sample_writes_a_complete_run_directory() {
     assert!(rounds <= 40 && nfe <= 8 * rounds, "rounds {rounds}, nfe {nfe}");
     assert_eq!(std::fs::read_to_string(dir.join("samples.csv")).unwrap().lines().count(), 16);
 
+    // a request beyond the memory limit is refused before anything is allocated
+    let huge = cdm(&["sample", "--run", run.to_str().unwrap(), "--n", "1000000000", "--no-progress"]);
+    assert!(!huge.status.success() && stderr(&huge).contains("sampling 1000000000 samples"), "{}", stderr(&huge));
+
     // one sample has no MMD: the report says so instead of printing NaN
     let one = cdm(&["sample", "--run", run.to_str().unwrap(), "--steps", "5", "--n", "1", "--no-progress"]);
     assert!(one.status.success(), "{}", stderr(&one));
@@ -143,6 +147,7 @@ fn bad_input_fails_with_a_message_naming_what_is_wrong() {
         (vec!["--batch-size".into(), "0".into()], "batch_size"),
         (vec!["--objective".into(), "mse+magic".into()], "unknown objective"),
         (vec!["--device".into(), "tpu".into()], "unknown device"),
+        (vec!["--batch-size".into(), "1000000000".into()], "CDM_MEMORY_LIMIT"),
         (vec!["--init".into(), "/nonexistent/weights.safetensors".into()], "/nonexistent/weights.safetensors"),
     ];
     for (i, (extra, needle)) in cases.into_iter().enumerate() {
