@@ -28,6 +28,8 @@ pub fn read_csv(path: &Path) -> Result<PointCloud> {
 /// Parses CSV text in the format of [`read_csv`]; `origin` is the file name used in error
 /// messages.
 pub fn parse_csv(text: &str, origin: &Path) -> Result<PointCloud> {
+    // a UTF-8 byte-order mark (spreadsheet exports) is not part of the first field
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut data = Vec::new();
     let mut columns: Option<usize> = None;
     let mut first = true;
@@ -105,6 +107,12 @@ mod tests {
 
     fn parse(text: &str) -> Result<PointCloud> {
         parse_csv(text, Path::new("t.csv"))
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_field() {
+        assert_eq!(parse("\u{feff}1,2\n3,4\n").unwrap().data(), &[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(parse("\u{feff}x,y\n5,6\n").unwrap().data(), &[5.0, 6.0]);
     }
 
     #[test]
