@@ -22,15 +22,15 @@ use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use cdm_core::log_snr::{noise_coef, signal_coef};
 use cdm_core::{
-    Chunked, Denoiser, DiscreteSchedule, GaussianBase, GaussianMixture, Itd, MixtureComponent, NoiseLevelClassifier,
-    NoiseSource, bits_per_dim,
+    Chunked, Denoiser, DiscreteSchedule, GaussianBase, GaussianMixture, Itd, NoiseLevelClassifier, NoiseSource,
+    bits_per_dim,
 };
 use cdm_data::{Standardizer, Toy};
 use cdm_metrics::{NllReport, RegionMeans};
 use cdm_samplers::TrajectoryRecorder;
 
 use crate::data::{POINT_ROWS_PER_CALL as ROWS_PER_CALL, PointData, load_points};
-use crate::dataset::DatasetSpec;
+use crate::gmm1d_map;
 use crate::nll::{level_label, parse_levels};
 use crate::progress::SamplingProgress;
 use crate::run_dir::{SavedRun, Weights, write_json};
@@ -42,8 +42,6 @@ const CLIP: f64 = 3.0;
 const MSE_LOG_SNRS: usize = 40;
 /// Random directions of the sliced W₂.
 const SW_DIRECTIONS: usize = 128;
-/// Noised-density threshold separating "near the forward paths" from "away" in the error map.
-const OOD_MIN_DENSITY: f64 = 0.025;
 
 /// `cdm eval` options.
 #[derive(Clone, Debug, clap::Args)]
@@ -237,7 +235,7 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
     };
 
     // the exact density of gmm1d in model units
-    let exact = exact_gmm1d(&cfg.data.dataset, data.standardizer.as_ref());
+    let exact = gmm1d_map::exact_gmm1d(&cfg.data.dataset, data.standardizer.as_ref());
     if cfg.data.dataset.toy() == Some(Toy::TwoModes1d) && exact.is_none() {
         notes.push("gmm1d without a usable standardizer.json: no exact density, no error map".into());
     }
@@ -288,20 +286,6 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
     write_json(&path, &eval)?;
     print_summary(&eval, &path, stats.wall.as_secs_f64(), start.elapsed().as_secs_f64());
     Ok(path)
-}
-
-/// The paper's `0.5·N(−5, 1) + 0.5·N(5, 1)` in the model's units (`(x − μ)/s`).
-fn exact_gmm1d(dataset: &DatasetSpec, standardizer: Option<&Standardizer>) -> Option<GaussianMixture> {
-    if dataset.toy()? != Toy::TwoModes1d {
-        return None;
-    }
-    let (mu, s) = match standardizer {
-        Some(st) if st.dim() == 1 => (st.mean[0], st.std[0]),
-        Some(_) => return None,
-        None => (0.0, 1.0),
-    };
-    let comp = |m: f64| MixtureComponent { weight: 0.5, mean: vec![(m - mu) / s], variance: vec![1.0 / (s * s)] };
-    GaussianMixture::new(vec![comp(-5.0), comp(5.0)]).ok()
 }
 
 /// The model's (and the exact denoiser's) ε-MSE per dimension at log-SNRs −10 … 10.
@@ -361,20 +345,8 @@ fn ood_map(
     notes: &mut Vec<String>,
 ) -> Result<(OodSection, String)> {
     let schedule = DiscreteSchedule::ddpm();
-    let timesteps: Vec<usize> = (0..schedule.num_timesteps()).step_by(10).collect();
-    // the paper's value range −30 … 30 (data units), in model units
-    let (mu, s) = standardizer.map_or((0.0, 1.0), |st| (st.mean[0], st.std[0]));
-    let values: Vec<f64> = (0..=120).map(|i| (-30.0 + 0.5 * i as f64 - mu) / s).collect();
-    let map = cdm_metrics::ood_error_map(
-        &Chunked::new(net, ROWS_PER_CALL)?,
-        gmm,
-        &schedule,
-        &timesteps,
-        &values,
-        device,
-        DType::F32,
-    )?;
-    let regions = match map.region_means(gmm, OOD_MIN_DENSITY) {
+    let map = gmm1d_map::error_map(net, gmm, standardizer, device)?;
+    let regions = match map.region_means(gmm, gmm1d_map::MIN_DENSITY) {
         Ok(r) => Some(r),
         Err(e) => {
             notes.push(format!("error-map regions: {e}"));
@@ -422,11 +394,11 @@ fn ood_map(
     cdm_metrics::heatmap_with_trajectories(args.run.join(file), &map, &trajectories, &title)?;
     let section = OodSection {
         units,
-        timestep_range: (timesteps[0], *timesteps.last().unwrap_or(&0)),
-        timestep_stride: 10,
-        values: values.len(),
-        value_range: (values[0], values[values.len() - 1]),
-        min_density: OOD_MIN_DENSITY,
+        timestep_range: (map.timesteps[0], *map.timesteps.last().unwrap_or(&0)),
+        timestep_stride: gmm1d_map::TIMESTEP_STRIDE,
+        values: map.values.len(),
+        value_range: (map.values[0], map.values[map.values.len() - 1]),
+        min_density: gmm1d_map::MIN_DENSITY,
         away_over_near: regions.map(|r| r.ratio()),
         regions,
         max_error: map.max_error(),

@@ -9,6 +9,7 @@ mod dataset;
 mod device;
 mod eval;
 mod exact_spec;
+mod gmm1d_map;
 mod model;
 mod nll;
 mod noise_level;

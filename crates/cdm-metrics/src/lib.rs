@@ -10,7 +10,9 @@
 //!   the region near the forward paths and the region away from them;
 //! - [`nll`]: dataset NLL in nats and bits/dim through the ITD estimator;
 //! - [`noise_accuracy`]: accuracy and confusion matrix of the implicit noise-level classifier;
-//! - [`plot`]: PNG figures (samples vs data, error heat map with trajectories, line charts).
+//! - [`stats`]: mean ± SD over seeds and Welch intervals for comparisons between recipes;
+//! - [`plot`]: PNG figures (samples vs data, error heat map with trajectories, line charts,
+//!   bands over seeds).
 //!
 //! Every random draw comes from a seeded [`cdm_core::NoiseSource`], so a metric computed twice
 //! from the same seed is bit-identical.
@@ -36,11 +38,13 @@ pub mod noise_accuracy;
 pub mod ood_map;
 pub mod plot;
 pub mod sliced_wasserstein;
+pub mod stats;
 
 pub use error::{Error, Result};
 pub use mmd::{median_heuristic, mmd2, mmd2_bandwidths, paper_bandwidth, paper_bandwidth_grid};
 pub use nll::{NllReport, dataset_nll};
 pub use noise_accuracy::{NoiseAccuracy, noise_level_accuracy};
 pub use ood_map::{ErrorMap, RegionMeans, ood_error_map};
-pub use plot::{heatmap_with_trajectories, line_chart, scatter_vs_data};
+pub use plot::{BandPoint, band_chart, heatmap_with_trajectories, line_chart, scatter_vs_data};
 pub use sliced_wasserstein::{sliced_wasserstein, wasserstein_1d};
+pub use stats::{Difference, Spread, student_t_quantile};

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use candle_core::{DType, Device};
 use cdm_core::{DiscreteSchedule, ExactDensity, GaussianMixture, NoiseSource};
 use cdm_metrics::ood_map::ErrorMap;
-use cdm_metrics::{Error, heatmap_with_trajectories, line_chart, ood_error_map, scatter_vs_data};
+use cdm_metrics::{
+    BandPoint, Error, band_chart, heatmap_with_trajectories, line_chart, ood_error_map, scatter_vs_data,
+};
 use common::TrainedLike;
 
 fn out(name: &str) -> PathBuf {
@@ -112,6 +114,30 @@ fn line_charts_linear_and_log() {
     let (w, h, ink) = inspect(&path);
     assert_eq!((w, h), (800, 520));
     assert!(ink > 0.01);
+}
+
+/// A band chart shades its band: the same lines with a ±30 % band put more ink on the page
+/// than with a zero-width one, and a non-finite edge drops only its point.
+#[test]
+fn band_charts_shade_the_spread() {
+    let curve = |scale: f64, width: f64| -> Vec<BandPoint> {
+        (1..=30)
+            .map(|r| {
+                let y = scale * (-(r as f64) / 8.0).exp() + 0.001;
+                BandPoint { x: r as f64, y, low: y * (1.0 - width), high: y * (1.0 + width) }
+            })
+            .collect()
+    };
+    let ink = |width: f64, name: &str| {
+        let series = [("CDL", curve(0.05, width)), ("DDPM", curve(0.06, width))];
+        let path = out(name);
+        band_chart(&path, &series, "Picard round", "MMD²", "MMD per round, mean ± SD over seeds", true).unwrap();
+        inspect(&path).2
+    };
+    assert!(ink(0.3, "band.png") > ink(0.0, "band_zero.png") + 0.01);
+    let mut holey = curve(0.05, 0.3);
+    holey[4].low = f64::NAN;
+    band_chart(out("band_nan.png"), &[("holey", holey)], "x", "y", "one NaN edge", false).unwrap();
 }
 
 #[test]

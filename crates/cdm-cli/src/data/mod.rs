@@ -11,7 +11,6 @@ use anyhow::Result;
 
 pub use points::{PointData, ROWS_PER_CALL as POINT_ROWS_PER_CALL, load_points};
 pub use run_data::RunData;
-pub use sample_files::write_samples;
 
 use crate::config::DataConfig;
 use crate::dataset::DataKind;

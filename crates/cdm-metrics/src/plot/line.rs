@@ -1,4 +1,5 @@
-//! Line charts: loss curves, MMD per Picard round, MSE against log-SNR.
+//! Line charts: loss curves, MMD per Picard round, MSE against log-SNR; with shaded bands
+//! (mean ± SD over seeds) in [`band_chart`].
 
 use std::path::Path;
 
@@ -24,16 +25,65 @@ pub fn line_chart<S: AsRef<str>>(
     title: &str,
     log_y: bool,
 ) -> Result<()> {
-    let path = path.as_ref();
-    let kept: Vec<(&str, Vec<(f64, f64)>)> = series
+    let series: Vec<Series> = series
         .iter()
-        .map(|(name, points)| {
-            let ok = |&&(x, y): &&(f64, f64)| x.is_finite() && y.is_finite() && (!log_y || y > 0.0);
-            (name.as_ref(), points.iter().filter(ok).copied().collect())
+        .map(|(name, points)| Series {
+            name: name.as_ref(),
+            points: points.iter().map(|&(x, y)| BandPoint { x, y, low: y, high: y }).collect(),
+            shaded: false,
         })
         .collect();
-    let x_range = padded_range(kept.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)));
-    let ys = kept.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
+    chart(path.as_ref(), series, x_label, y_label, title, log_y)
+}
+
+/// One point of a [`band_chart`] series: the line at `(x, y)`, the band from `low` to `high`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BandPoint {
+    /// Abscissa.
+    pub x: f64,
+    /// The line's value (e.g. the mean over seeds).
+    pub y: f64,
+    /// The band's lower edge (e.g. mean − SD).
+    pub low: f64,
+    /// The band's upper edge.
+    pub high: f64,
+}
+
+/// Like [`line_chart`], with a translucent band around each named series (on a log axis, a
+/// lower edge at or below 0 is drawn at y/100).
+pub fn band_chart<S: AsRef<str>>(
+    path: impl AsRef<Path>,
+    series: &[(S, Vec<BandPoint>)],
+    x_label: &str,
+    y_label: &str,
+    title: &str,
+    log_y: bool,
+) -> Result<()> {
+    let series: Vec<Series> = series
+        .iter()
+        .map(|(name, points)| Series { name: name.as_ref(), points: points.clone(), shaded: true })
+        .collect();
+    chart(path.as_ref(), series, x_label, y_label, title, log_y)
+}
+
+/// A named series, its band drawn when `shaded`.
+struct Series<'a> {
+    name: &'a str,
+    points: Vec<BandPoint>,
+    shaded: bool,
+}
+
+fn chart(path: &Path, mut series: Vec<Series>, x_label: &str, y_label: &str, title: &str, log_y: bool) -> Result<()> {
+    let ok = |p: &BandPoint| [p.x, p.y, p.low, p.high].iter().all(|v| v.is_finite()) && (!log_y || p.y > 0.0);
+    for s in &mut series {
+        s.points.retain(ok);
+        if log_y {
+            // a band edge at or below 0 cannot be drawn on a log axis: it is drawn at y/100
+            s.points.iter_mut().for_each(|p| p.low = p.low.max(p.y / 100.0));
+        }
+    }
+    let x_range = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.x)));
+    let ys = series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.low, p.high, p.y]));
     render(path, || {
         let root = BitMapBackend::new(path, (800, 520)).into_drawing_area();
         root.fill(&WHITE)?;
@@ -44,10 +94,10 @@ pub fn line_chart<S: AsRef<str>>(
             let (lo, hi) = decade_range(ys);
             // up to two decades get ticks at 1…9 × 10^k, wider ranges at the decades only
             let labels = if hi / lo <= 100.0 + 1e-6 { 30 } else { 10 };
-            draw(builder.build_cartesian_2d(x, (lo..hi).log_scale())?, &kept, x_label, y_label, labels)?;
+            draw(builder.build_cartesian_2d(x, (lo..hi).log_scale())?, &series, x_label, y_label, labels)?;
         } else {
             let (lo, hi) = padded_range(ys);
-            draw(builder.build_cartesian_2d(x, lo..hi)?, &kept, x_label, y_label, 10)?;
+            draw(builder.build_cartesian_2d(x, lo..hi)?, &series, x_label, y_label, 10)?;
         }
         root.present()?;
         Ok(())
@@ -56,7 +106,7 @@ pub fn line_chart<S: AsRef<str>>(
 
 fn draw<'a, Y>(
     mut chart: ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordf64, Y>>,
-    series: &[(&str, Vec<(f64, f64)>)],
+    series: &[Series],
     x_label: &str,
     y_label: &str,
     y_labels: usize,
@@ -75,14 +125,20 @@ where
         .axis_desc_style(("sans-serif", 16))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    for (i, (name, points)) in series.iter().enumerate() {
+    for (i, s) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
+        if s.shaded && !s.points.is_empty() {
+            let upper = s.points.iter().map(|p| (p.x, p.high));
+            let lower = s.points.iter().rev().map(|p| (p.x, p.low));
+            chart.draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), color.mix(0.2))))?;
+        }
+        let line = s.points.iter().map(|p| (p.x, p.y));
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
-            .label(*name)
+            .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
+            .label(s.name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
-        if points.len() <= MARKER_LIMIT {
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        if s.points.len() <= MARKER_LIMIT {
+            chart.draw_series(line.map(|p| Circle::new(p, 3, color.filled())))?;
         }
     }
     if !series.is_empty() {

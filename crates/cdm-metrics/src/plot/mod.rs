@@ -12,7 +12,7 @@ mod line;
 mod scatter;
 
 pub use heatmap::heatmap_with_trajectories;
-pub use line::line_chart;
+pub use line::{BandPoint, band_chart, line_chart};
 pub use scatter::scatter_vs_data;
 
 use std::path::Path;
