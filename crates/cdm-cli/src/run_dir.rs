@@ -18,7 +18,7 @@ use crate::run_lock::RunLock;
 pub struct SavedConfig {
     /// The resolved configuration.
     pub config: RunConfig,
-    /// `git rev-parse HEAD` when the run started.
+    /// The git revision the `cdm` binary was built from.
     pub git_revision: String,
     /// The training seed.
     pub seed: u64,
@@ -108,15 +108,10 @@ pub fn utc_stamp() -> String {
     format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// The current git revision, or `"unknown"` outside a repository.
+/// The git revision this binary was built from (`-dirty` if tracked files differed from it),
+/// or `"unknown"` when built outside a repository.
 pub fn git_revision() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    env!("CDM_GIT_REVISION").into()
 }
 
 /// Claims `runs_dir/name` for a new run: the name must stay inside `runs_dir` (plain path
