@@ -49,6 +49,9 @@ pub struct SampleSummary {
     pub mmd: Option<f64>,
     /// Its bandwidth b.
     pub mmd_bandwidth: f64,
+    /// MMD² against fresh reference draws (toy data): mean ± SD over draws.
+    #[serde(default)]
+    pub mmd_fresh: Option<cdm_metrics::Spread>,
     /// Sequential rounds of denoiser calls.
     pub rounds: usize,
     /// Denoiser evaluations per sample.
@@ -82,6 +85,7 @@ pub fn sample_after_training(
         n: cfg.sample.n,
         mmd: m.mmd,
         mmd_bandwidth: m.bandwidth,
+        mmd_fresh: m.fresh,
         rounds: stats.rounds,
         nfe: stats.nfe,
         sample_seconds: stats.wall.as_secs_f64(),

@@ -229,6 +229,7 @@ impl RunData for ImageData {
             bandwidth,
             bandwidth_rule: "median heuristic on held-out images",
             reference: held.dim(0)?,
+            fresh: None,
             plot: Some(plot),
         })
     }

@@ -5,7 +5,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use cdm_core::{BaseCovariance, GaussianBase, NoiseSource};
-use cdm_data::{PointCloud, Standardizer};
+use cdm_data::{PointCloud, Standardizer, Toy};
+use cdm_metrics::Spread;
 use cdm_objectives::{CdlMode, WeightedSum, ZetaDistribution};
 use cdm_train::BatchSource;
 
@@ -28,10 +29,20 @@ pub struct PointData {
     pub validation: PointCloud,
     /// The column standardisation applied to both, if any.
     pub standardizer: Option<Standardizer>,
+    /// The toy the points were drawn from (`None` for a CSV file): fresh reference draws exist.
+    pub toy: Option<Toy>,
 }
+
+/// Fresh reference draws a toy run's samples are also scored against after training.
+const FRESH_DRAWS: usize = 8;
+
+/// Seed of the first fresh reference draw (training data use `data.seed`, held-out points
+/// `data.seed + 1`).
+const FRESH_SEED: u64 = 0xf7e5_0000;
 
 /// Loads a point data set: a toy, or `csv:PATH` split into training and held-out rows.
 pub fn load_points(cfg: &DataConfig) -> Result<PointData> {
+    let toy = cfg.dataset.toy();
     let (train, validation) = match &cfg.dataset {
         DatasetSpec::Csv(path) => {
             let all = cdm_data::read_csv(path)?;
@@ -47,10 +58,10 @@ pub fn load_points(cfg: &DataConfig) -> Result<PointData> {
         bail!("dataset {}: need at least 2 training and 1 held-out points", cfg.dataset);
     }
     if !cfg.standardize {
-        return Ok(PointData { train, validation, standardizer: None });
+        return Ok(PointData { train, validation, standardizer: None, toy });
     }
     let s = Standardizer::fit(&train)?;
-    Ok(PointData { train: s.apply(&train)?, validation: s.apply(&validation)?, standardizer: Some(s) })
+    Ok(PointData { train: s.apply(&train)?, validation: s.apply(&validation)?, standardizer: Some(s), toy })
 }
 
 impl PointData {
@@ -58,6 +69,30 @@ impl PointData {
     pub fn base(&self, rows: Option<usize>) -> Result<GaussianBase> {
         let (n, dim) = (rows.unwrap_or(usize::MAX).min(self.train.len()), self.train.dim());
         Ok(GaussianBase::from_data(&self.train.data()[..n * dim], n, dim, BaseCovariance::Diagonal)?)
+    }
+
+    /// `n` fresh points of the run's toy from `seed`, in the model's units (`None` for a CSV
+    /// file, which has no generator).
+    pub fn fresh_references(&self, n: usize, seed: u64) -> Result<Option<PointCloud>> {
+        let Some(toy) = self.toy else { return Ok(None) };
+        let points = toy.sample(n, seed);
+        Ok(Some(match &self.standardizer {
+            Some(s) => s.apply(&points)?,
+            None => points,
+        }))
+    }
+
+    /// MMD² of `samples` against [`FRESH_DRAWS`] fresh reference draws of the held-out size:
+    /// the spread over draws says how much of the held-out MMD² is the reference draw.
+    fn fresh_mmd(&self, samples: &[f64], bandwidth: f64) -> Result<Option<Spread>> {
+        let mut values = Vec::with_capacity(FRESH_DRAWS);
+        for i in 0..FRESH_DRAWS {
+            match self.fresh_references(self.validation.len(), FRESH_SEED + i as u64)? {
+                Some(r) => values.push(cdm_metrics::mmd2(samples, r.data(), r.dim(), bandwidth)?),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(Spread::of(&values)?))
     }
 }
 
@@ -129,10 +164,11 @@ impl RunData for PointData {
     fn measure(&self, out: &Path, x: &Tensor, cfg: &SampleConfig, title: &str) -> Result<Measurement> {
         let samples = write_samples(out, "samples", x)?;
         let (reference, dim) = (self.validation.data(), self.train.dim());
-        let mmd = if samples.len() >= 2 {
-            Some(cdm_metrics::mmd2(samples.data(), reference, dim, cfg.mmd_bandwidth)?)
+        let (mmd, fresh) = if samples.len() >= 2 {
+            let held_out = cdm_metrics::mmd2(samples.data(), reference, dim, cfg.mmd_bandwidth)?;
+            (Some(held_out), self.fresh_mmd(samples.data(), cfg.mmd_bandwidth)?)
         } else {
-            None
+            (None, None)
         };
         let plot = if dim == 2 {
             let path = out.join("samples.png");
@@ -147,6 +183,7 @@ impl RunData for PointData {
             bandwidth: cfg.mmd_bandwidth,
             bandwidth_rule: "fixed",
             reference: self.validation.len(),
+            fresh,
             plot,
         })
     }

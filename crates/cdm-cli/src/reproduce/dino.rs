@@ -16,10 +16,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use cdm_core::{Chunked, Denoiser, Itd, NoiseSource};
-use cdm_data::{PointCloud, Standardizer, Toy};
+use cdm_data::PointCloud;
 use cdm_samplers::{Observer, Round};
 use serde::{Deserialize, Serialize};
 
@@ -36,15 +36,6 @@ const NLL_POINTS: usize = 128;
 /// The seed of draw `draw` of training seed `seed` (sampler noise and reference points).
 pub fn draw_seed(seed: u64, draw: usize) -> u64 {
     1_000_003 * (seed + 1) + draw as u64
-}
-
-/// `n` fresh points of `toy` from `seed`, in the model's units.
-pub fn references(toy: Toy, standardizer: Option<&Standardizer>, n: usize, seed: u64) -> Result<PointCloud> {
-    let points = toy.sample(n, seed);
-    Ok(match standardizer {
-        Some(s) => s.apply(&points)?,
-        None => points,
-    })
 }
 
 /// MMD² of one draw against its references.
@@ -112,7 +103,7 @@ impl Scorer<'_> {
     /// over the references there, titled `title`.
     pub fn score(&self, net: &dyn Denoiser, seed: u64, plot: Option<&Path>, title: &str) -> Result<DinoEval> {
         let refs: Vec<PointCloud> = (0..self.plan.sequential_draws.max(1))
-            .map(|r| references(Toy::Dino, self.data.standardizer.as_ref(), self.plan.references, draw_seed(seed, r)))
+            .map(|r| self.data.fresh_references(self.plan.references, draw_seed(seed, r))?.context("Dino is a toy"))
             .collect::<Result<_>>()?;
         let ddpm = SamplerArgs { sampler: SamplerKind::Ddpm, steps: Some(self.plan.chain_steps), ..Default::default() };
         let mut sequential = Vec::new();

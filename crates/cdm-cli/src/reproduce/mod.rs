@@ -183,7 +183,7 @@ fn run_dino<'r>(
     device: &Device,
 ) -> Result<Vec<RecipeRuns<'r, dino::DinoEval>>> {
     let data = load_points(&run_config(args, plan, &recipes[0], Toy::Dino, 0).data)?;
-    let median = dino::references(Toy::Dino, data.standardizer.as_ref(), MEDIAN_POINTS, MEDIAN_SEED)?;
+    let median = data.fresh_references(MEDIAN_POINTS, MEDIAN_SEED)?.context("Dino is a toy")?;
     let scorer = dino::Scorer {
         plan,
         data: &data,
