@@ -297,3 +297,57 @@ pub fn figure1_section(plan: &Plan, budget: &str, runs: &[RecipeRuns<OffPathErro
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reproduce::dino::{ParallelScore, Score};
+    use crate::reproduce::plan::dino_recipes;
+
+    fn eval(per_round: Vec<f64>, sequential: &[f64]) -> (Trained, DinoEval) {
+        let score = Score { mmd: 0.0, mmd_median: 0.0 };
+        let parallel = ParallelScore { score, rounds: per_round.len(), nfe: 0, seconds: 0.0, mmd_per_round: per_round };
+        let e = DinoEval {
+            sizes: [0; 5],
+            bandwidth_median: 1.0,
+            sequential: sequential.iter().map(|&mmd| Score { mmd, mmd_median: 0.0 }).collect(),
+            full: parallel.clone(),
+            p32: parallel,
+            nll: (0.0, 0.0),
+        };
+        (Trained { seconds: 1.0, resumed: false }, e)
+    }
+
+    /// A seed that converged in fewer rounds keeps its final value in the later rounds' band.
+    #[test]
+    fn per_round_bands_hold_converged_seeds_at_their_end() {
+        let recipes = dino_recipes();
+        let runs = [RecipeRuns {
+            recipe: &recipes[0],
+            seeds: vec![eval(vec![4.0, 2.0], &[1.0]), eval(vec![6.0, 4.0, 3.0], &[1.0])],
+        }];
+        let band = &per_round_bands(&runs)[0].1;
+        let means: Vec<f64> = band.iter().map(|p| p.y).collect();
+        assert_eq!(means, vec![5.0, 3.0, 2.5]);
+        let sd = std::f64::consts::SQRT_2 / 2.0; // SD of {2, 3}
+        assert!((band[2].high - 2.5 - sd).abs() < 1e-12 && (2.5 - band[2].low - sd).abs() < 1e-12);
+    }
+
+    /// A seed's sequential MMD² is the mean of its draws, and the verdict follows the interval.
+    #[test]
+    fn claims_compare_seed_means_with_welch() {
+        let recipes = dino_recipes();
+        let (ddpm, itd_cdl) = (&recipes[0], &recipes[2]);
+        let seeds = |values: &[[f64; 2]]| values.iter().map(|v| eval(vec![], v)).collect::<Vec<_>>();
+        let runs = [
+            RecipeRuns { recipe: ddpm, seeds: seeds(&[[3.0, 3.2], [3.1, 3.3], [2.9, 3.1]]) },
+            RecipeRuns { recipe: itd_cdl, seeds: seeds(&[[1.0, 1.2], [1.1, 1.3], [0.9, 1.1]]) },
+        ];
+        let line = claim(&runs, "itd+cdl", "MMD²", 2, sequential_mmd);
+        // means 1.1 and 3.1, SD 0.1 each: Δ = −2, SE = 0.1·√(2/3), 24.5 σ
+        assert!(
+            line.contains("Δ = -2.00") && line.contains("resolved at 24.5 σ") && line.contains("supported"),
+            "{line}"
+        );
+    }
+}
