@@ -86,9 +86,10 @@ pub fn run(args: &ReproduceArgs) -> Result<PathBuf> {
     let device = crate::device::parse_device(&args.device)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let budget = format!("{:?}", args.budget).to_lowercase();
+    let reproduction = Reproduction { args, plan: &plan, device: &device };
     if matches!(args.experiment, Experiment::Dino | Experiment::All) {
         let recipes = plan::dino_recipes();
-        let runs = run_dino(args, &plan, &recipes, &device)?;
+        let runs = reproduction.dino(&recipes)?;
         let bands = report::per_round_bands(&runs);
         let chart = args.out.join("dino-mmd-per-round.png");
         let title = "Dino, ParaDiGMS p = S, τ = 0.1: mean ± SD over seeds";
@@ -97,7 +98,7 @@ pub fn run(args: &ReproduceArgs) -> Result<PathBuf> {
     }
     if matches!(args.experiment, Experiment::Gmm1d | Experiment::All) {
         let recipes = plan::gmm1d_recipes();
-        let runs = run_figure1(args, &plan, &recipes, &device)?;
+        let runs = reproduction.figure1(&recipes)?;
         write_part(&args.out, "gmm1d", &report::figure1_section(&plan, &budget, &runs))?;
     }
     // report.md gathers every experiment reproduced into this directory so far
@@ -127,130 +128,119 @@ fn write_part(out: &Path, part: &str, text: &str) -> Result<()> {
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-/// The configuration of `recipe` at `seed` on `toy`.
-fn run_config(args: &ReproduceArgs, plan: &Plan, recipe: &Recipe, toy: Toy, seed: u64) -> RunConfig {
-    let mut cfg = RunConfig { device: args.device.clone(), objective: recipe.objective.clone(), ..Default::default() };
-    cfg.data.dataset = DatasetSpec::Toy(toy);
-    let (model, steps) = match toy {
-        Toy::TwoModes1d => (crate::config::ModelSpec::PlainMlp(Default::default()), plan.gmm1d_steps),
-        _ => (plan.model.clone(), plan.steps),
-    };
-    cfg.model = model;
-    cfg.name = Some(format!("{toy}-{}-seed{seed}", recipe.key));
-    cfg.train.steps = if recipe.init.is_some() { plan.finetune_steps } else { steps };
-    cfg.train.seed = seed;
-    cfg.train.progress = !args.no_progress;
-    if recipe.init.is_some() {
-        cfg.train.lr /= 4.0;
-    }
-    cfg.sample.n = 0; // scored here instead
-    cfg
+/// One invocation's settings: what every run of it shares.
+struct Reproduction<'a> {
+    args: &'a ReproduceArgs,
+    plan: &'a Plan,
+    device: &'a Device,
 }
 
-/// Trains (or reuses) `recipe` at `seed` and measures it with `measure` (or reuses the
-/// measurement cached in `file` when `fresh` accepts it).
-fn trained_and_measured<T: Serialize + DeserializeOwned>(
-    args: &ReproduceArgs,
-    plan: &Plan,
-    recipe: &Recipe,
-    toy: Toy,
-    seed: u64,
-    file: &str,
-    fresh: impl Fn(&T) -> bool,
-    measure: impl FnOnce(&Path, &SavedRun) -> Result<T>,
-) -> Result<(runs::Trained, T)> {
-    let dir_of = |key: &str| args.out.join(toy.name()).join(key).join(format!("seed{seed}"));
-    let dir = dir_of(recipe.key);
-    let init = recipe.init.map(|from| Init::Weights(dir_of(from)));
-    let trained = runs::ensure_trained(&dir, &run_config(args, plan, recipe, toy, seed), init)?;
-    let path = dir.join(file);
-    if let Ok(cached) = read_json::<T>(&path)
-        && fresh(&cached)
-    {
-        return Ok((trained, cached));
+impl Reproduction<'_> {
+    /// The run directory of recipe `key` at `seed` on `toy`.
+    fn dir(&self, toy: Toy, key: &str, seed: u64) -> PathBuf {
+        self.args.out.join(toy.name()).join(key).join(format!("seed{seed}"))
     }
-    let measured = measure(&dir, &SavedRun::open(&dir)?)?;
-    write_json(&path, &measured)?;
-    Ok((trained, measured))
-}
 
-/// Every Dino recipe at every seed, trained and scored (seed by seed, so an interrupted
-/// reproduction has whole seeds done).
-fn run_dino<'r>(
-    args: &ReproduceArgs,
-    plan: &Plan,
-    recipes: &'r [Recipe],
-    device: &Device,
-) -> Result<Vec<RecipeRuns<'r, dino::DinoEval>>> {
-    let data = load_points(&run_config(args, plan, &recipes[0], Toy::Dino, 0).data)?;
-    let median = data.fresh_references(MEDIAN_POINTS, MEDIAN_SEED)?.context("Dino is a toy")?;
-    let scorer = dino::Scorer {
-        plan,
-        data: &data,
-        bandwidth_median: cdm_metrics::median_heuristic(median.data(), median.dim())?,
-        device,
-    };
-    let mut runs: Vec<RecipeRuns<dino::DinoEval>> =
-        recipes.iter().map(|recipe| RecipeRuns { recipe, seeds: Vec::new() }).collect();
-    for seed in 0..plan.seeds {
-        for r in runs.iter_mut() {
-            let fresh = |e: &dino::DinoEval| {
-                e.sizes == dino::DinoEval::sizes(plan) && e.bandwidth_median == scorer.bandwidth_median
-            };
-            let measured = trained_and_measured(
-                args,
-                plan,
-                r.recipe,
-                Toy::Dino,
-                seed,
-                "eval-reproduce.json",
-                fresh,
-                |dir, run| {
-                    let net = run.network(Weights::Ema, device)?;
-                    let plot = (seed == 0).then(|| dir.join("samples.png"));
-                    scorer.score(&net, seed, plot.as_deref(), r.recipe.label)
-                },
-            )?;
-            r.seeds.push(measured);
+    /// The configuration of `recipe` at `seed` on `toy`.
+    fn run_config(&self, recipe: &Recipe, toy: Toy, seed: u64) -> RunConfig {
+        let plan = self.plan;
+        let mut cfg =
+            RunConfig { device: self.args.device.clone(), objective: recipe.objective.clone(), ..Default::default() };
+        cfg.data.dataset = DatasetSpec::Toy(toy);
+        let (model, steps) = match toy {
+            Toy::TwoModes1d => (crate::config::ModelSpec::PlainMlp(Default::default()), plan.gmm1d_steps),
+            _ => (plan.model.clone(), plan.steps),
+        };
+        cfg.model = model;
+        cfg.name = Some(format!("{toy}-{}-seed{seed}", recipe.key));
+        cfg.train.steps = if recipe.init.is_some() { plan.finetune_steps } else { steps };
+        cfg.train.seed = seed;
+        cfg.train.progress = !self.args.no_progress;
+        if recipe.init.is_some() {
+            cfg.train.lr /= 4.0;
         }
+        cfg.sample.n = 0; // scored here instead
+        cfg
     }
-    Ok(runs)
-}
 
-/// The recipes of Figure 1 at every seed, trained and measured.
-fn run_figure1<'r>(
-    args: &ReproduceArgs,
-    plan: &Plan,
-    recipes: &'r [Recipe],
-    device: &Device,
-) -> Result<Vec<RecipeRuns<'r, figure1::OffPathError>>> {
-    let mut runs: Vec<RecipeRuns<figure1::OffPathError>> =
-        recipes.iter().map(|recipe| RecipeRuns { recipe, seeds: Vec::new() }).collect();
-    for seed in 0..plan.seeds {
-        for r in runs.iter_mut() {
-            let heatmap = args.out.join(format!("gmm1d-{}-map.png", r.recipe.key.replace('+', "-")));
-            let measured = trained_and_measured(
-                args,
-                plan,
-                r.recipe,
-                Toy::TwoModes1d,
-                seed,
-                "eval-figure1.json",
-                |_| true,
-                |_, run| {
-                    let data = load_points(&run.saved.config.data)?;
-                    let net = run.network(Weights::Ema, device)?;
-                    let title = format!("{}, seed 0: score error", r.recipe.key);
-                    figure1::off_path_error(
-                        &net,
-                        &data,
-                        device,
-                        (seed == 0).then_some((heatmap.as_path(), title.as_str())),
-                    )
-                },
-            )?;
-            r.seeds.push(measured);
+    /// Trains (or reuses) `recipe` at `seed` and measures it with `measure`, unless `file` in
+    /// its directory holds a measurement that `fresh` accepts.
+    fn trained_and_measured<T: Serialize + DeserializeOwned>(
+        &self,
+        (recipe, toy, seed): (&Recipe, Toy, u64),
+        file: &str,
+        fresh: impl Fn(&T) -> bool,
+        measure: impl FnOnce(&Path, &SavedRun) -> Result<T>,
+    ) -> Result<(runs::Trained, T)> {
+        let dir = self.dir(toy, recipe.key, seed);
+        let init = recipe.init.map(|from| Init::Weights(self.dir(toy, from, seed)));
+        let trained = runs::ensure_trained(&dir, &self.run_config(recipe, toy, seed), init)?;
+        let path = dir.join(file);
+        if let Ok(cached) = read_json::<T>(&path)
+            && fresh(&cached)
+        {
+            return Ok((trained, cached));
         }
+        let measured = measure(&dir, &SavedRun::open(&dir)?)?;
+        write_json(&path, &measured)?;
+        Ok((trained, measured))
     }
-    Ok(runs)
+
+    /// Every Dino recipe at every seed, trained and scored (seed by seed, so an interrupted
+    /// reproduction has whole seeds done).
+    fn dino<'r>(&self, recipes: &'r [Recipe]) -> Result<Vec<RecipeRuns<'r, dino::DinoEval>>> {
+        let data = load_points(&self.run_config(&recipes[0], Toy::Dino, 0).data)?;
+        let median = data.fresh_references(MEDIAN_POINTS, MEDIAN_SEED)?.context("Dino is a toy")?;
+        let scorer = dino::Scorer {
+            plan: self.plan,
+            data: &data,
+            bandwidth_median: cdm_metrics::median_heuristic(median.data(), median.dim())?,
+            device: self.device,
+        };
+        let fresh = |e: &dino::DinoEval| {
+            e.sizes == dino::DinoEval::sizes(self.plan) && e.bandwidth_median == scorer.bandwidth_median
+        };
+        let mut runs: Vec<_> = recipes.iter().map(|recipe| RecipeRuns { recipe, seeds: Vec::new() }).collect();
+        for seed in 0..self.plan.seeds {
+            for r in runs.iter_mut() {
+                let measured = self.trained_and_measured(
+                    (r.recipe, Toy::Dino, seed),
+                    "eval-reproduce.json",
+                    fresh,
+                    |dir, run| {
+                        let net = run.network(Weights::Ema, self.device)?;
+                        let plot = (seed == 0).then(|| dir.join("samples.png"));
+                        scorer.score(&net, seed, plot.as_deref(), r.recipe.label)
+                    },
+                )?;
+                r.seeds.push(measured);
+            }
+        }
+        Ok(runs)
+    }
+
+    /// The recipes of Figure 1 at every seed, trained and measured.
+    fn figure1<'r>(&self, recipes: &'r [Recipe]) -> Result<Vec<RecipeRuns<'r, figure1::OffPathError>>> {
+        let mut runs: Vec<_> = recipes.iter().map(|recipe| RecipeRuns { recipe, seeds: Vec::new() }).collect();
+        for seed in 0..self.plan.seeds {
+            for r in runs.iter_mut() {
+                let key = r.recipe.key;
+                let heatmap = self.args.out.join(format!("gmm1d-{}-map.png", key.replace('+', "-")));
+                let title = format!("{key}, seed 0: score error");
+                let measured = self.trained_and_measured(
+                    (r.recipe, Toy::TwoModes1d, seed),
+                    "eval-figure1.json",
+                    |_| true,
+                    |_, run| {
+                        let data = load_points(&run.saved.config.data)?;
+                        let net = run.network(Weights::Ema, self.device)?;
+                        let heatmap = (seed == 0).then_some((heatmap.as_path(), title.as_str()));
+                        figure1::off_path_error(&net, &data, self.device, heatmap)
+                    },
+                )?;
+                r.seeds.push(measured);
+            }
+        }
+        Ok(runs)
+    }
 }
