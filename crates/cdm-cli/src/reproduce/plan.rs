@@ -14,7 +14,7 @@ pub enum Budget {
     /// About 20 minutes on 2 CPU cores: shows the pipeline end to end; its report says which
     /// gaps it can resolve.
     Quick,
-    /// About 2 hours on 2 CPU cores: resolves a gap the size of the paper's at ≥ 3 σ.
+    /// About 1 hour on 2 idle CPU cores: resolves a gap the size of the paper's at ≥ 3 σ.
     Standard,
     /// The paper's training length (782 000 steps) and network: GPU-sized.
     Paper,
@@ -69,7 +69,7 @@ impl Plan {
                 model: main_job,
                 steps: 40_000,
                 finetune_steps: 10_000,
-                seeds: 4,
+                seeds: 3,
                 samples: 2000,
                 references: 8000,
                 sequential_draws: 4,
