@@ -58,4 +58,4 @@ pub mod testing;
 mod threads;
 
 pub use activation::Activation;
-pub use threads::{GEMM_THREADING_THRESHOLD, in_thread_pool, tune_gemm_threading};
+pub use threads::{GEMM_THREADING_THRESHOLD, in_thread_pool, tune_gemm_threading, without_subnormals};
