@@ -215,7 +215,9 @@ pub fn train_run(cfg: RunConfig, run: &RunLock, init: Option<Init>, resume: bool
     let spec = data.fit_model(cfg.model.clone(), matches!(init, Some(Init::Diffusers(_))))?;
     let cfg = RunConfig { model: spec.clone(), ..cfg };
     admit(&cfg, data.sample_shape().iter().product())?;
-    if !resume {
+    if resume {
+        run_dir::check_model_json(&dir, &spec)?;
+    } else {
         write_json(&dir.join("config.json"), &SavedConfig::new(cfg.clone(), init.as_ref().map(Init::weights_file)))?;
         write_json(&dir.join("model.json"), &spec)?;
         data.save(&dir)?;
