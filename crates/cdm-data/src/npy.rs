@@ -277,7 +277,7 @@ mod tests {
     /// A version-1 `.npy` file with `header` (padded as numpy does) and `data`.
     fn npy(header: &str, data: &[u8]) -> Vec<u8> {
         let mut text = header.to_string();
-        while (10 + text.len() + 1) % 64 != 0 {
+        while !(10 + text.len() + 1).is_multiple_of(64) {
             text.push(' ');
         }
         text.push('\n');

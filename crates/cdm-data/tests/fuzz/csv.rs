@@ -37,7 +37,7 @@ proptest! {
         prop_assert!(peak < 64 * bytes.len() as u64 + (1 << 20), "{peak} bytes for a {}-byte file", bytes.len());
         match result {
             Ok(cloud) => {
-                prop_assert!(cloud.dim() > 0 && cloud.len() > 0);
+                prop_assert!(cloud.dim() > 0 && !cloud.is_empty());
                 prop_assert_eq!(cloud.data().len(), cloud.len() * cloud.dim());
                 prop_assert!(cloud.data().iter().all(|v| v.is_finite()));
             }

@@ -62,7 +62,7 @@ proptest! {
                 let [c, h, w] = ds.shape();
                 prop_assert_eq!(c, 1);
                 prop_assert_eq!(ds.labels().map(<[u32]>::len), Some(ds.len()));
-                prop_assert!(ds.len() > 0 && h > 0 && w > 0);
+                prop_assert!(!ds.is_empty() && h > 0 && w > 0);
             }
             Err(e) => {
                 let typed = matches!(e, Error::BadMagic { .. } | Error::Truncated { .. } | Error::SizeMismatch { .. }

@@ -33,7 +33,7 @@ fn npy_file(descr: &str, size: usize, shape: &[usize], values: &[i8], v2: bool) 
     let tuple = if shape.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
     let prefix = if v2 { 12 } else { 10 };
-    while (prefix + header.len() + 1) % 64 != 0 {
+    while !(prefix + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
