@@ -8,6 +8,8 @@
 
 use anyhow::{Context, Result, bail};
 
+use crate::config::ModelSpec;
+
 /// The default limit: 16 GiB.
 pub const DEFAULT_LIMIT: u64 = 16 << 30;
 
@@ -31,6 +33,56 @@ pub fn admit(what: &str, bytes: u128) -> Result<()> {
 pub fn states(rows: usize, per_row: usize, copies: usize) -> u128 {
     let values = rows as u128 * per_row as u128;
     values * 4 * copies as u128 + values * 8
+}
+
+/// Bytes of ITD estimates over `inputs` inputs at once with `points` integration points each,
+/// at `levels` log-SNR levels: the B·K noised rows of `dim` values with their noise and errors
+/// (as [`states`] with 4 copies), once per level.
+pub fn itd(inputs: usize, points: usize, dim: usize, levels: usize) -> u128 {
+    let rows = inputs as u128 * points as u128;
+    rows * dim as u128 * (4 * 4 + 8) * levels as u128
+}
+
+/// About how many parameters `spec` builds, from its widths alone (no tensor is made): the
+/// linear layers of the MLPs exactly, the UNet's convolutions and attention as an upper
+/// estimate (3×3 convolutions at up to twice a level's width, two per ResNet block).
+pub fn parameters(spec: &ModelSpec) -> u128 {
+    let n = |v: usize| v as u128;
+    match spec {
+        ModelSpec::Mlp(c) => {
+            let (d, inputs) = (n(c.d_model), n(c.dim).saturating_mul(1 + 2 * n(c.input_frequencies)));
+            let block = d.saturating_mul(d).saturating_mul(2).saturating_add(d.saturating_mul(6));
+            inputs
+                .saturating_mul(d)
+                .saturating_add(n(c.blocks).saturating_mul(block))
+                .saturating_add(d.saturating_mul(n(c.dim) + 4))
+        }
+        ModelSpec::PlainMlp(c) => {
+            let h = n(c.hidden);
+            let first = (n(c.dim).saturating_add(n(c.embedding_dim))).saturating_mul(h);
+            first
+                .saturating_add(n(c.linear_layers).saturating_mul(h.saturating_mul(h) + h))
+                .saturating_add(h.saturating_mul(n(c.dim)))
+        }
+        ModelSpec::Unet(c) => {
+            let first = n(c.block_out_channels.first().copied().unwrap_or(0));
+            let temb = c.time_embedding_dim.map_or(first.saturating_mul(4), n);
+            let per_level = |w: u128| {
+                let blocks = 2 * n(c.layers_per_block) + 1;
+                // two 3×3 convolutions of up to 2w inputs, the time projection, attention (4w²)
+                blocks.saturating_mul(w.saturating_mul(w).saturating_mul(40).saturating_add(w.saturating_mul(temb)))
+            };
+            let levels = c.block_out_channels.iter().fold(0u128, |acc, &w| acc.saturating_add(per_level(n(w))));
+            let io = (n(c.in_channels).saturating_add(n(c.out_channels))).saturating_mul(first).saturating_mul(9);
+            levels.saturating_add(io).saturating_add(temb.saturating_mul(temb.saturating_add(first)))
+        }
+    }
+}
+
+/// Bytes a model of `parameters` f32 values takes in training: weights, gradients, two AdamW
+/// moments, the EMA and the serialised checkpoint.
+pub fn model_bytes(parameters: u128) -> u128 {
+    parameters.saturating_mul(4 * 6)
 }
 
 fn limit() -> Result<u64> {
@@ -74,6 +126,16 @@ mod tests {
         assert!(err.contains("--n 1000000000") && err.contains("GiB") && err.contains(LIMIT_VAR), "{err}");
         assert!(admit("--n 2000", states(2000, 2, 4)).is_ok());
         assert_eq!(human(3 << 20), "3.0 MiB");
+        // one input with K = 10⁹ points in 2-D: 48 GB; the default K = 256 over 256 inputs: 3 MiB
+        assert_eq!(itd(1, 1_000_000_000, 2, 1), 48_000_000_000);
+        assert!(admit("--points 1000000000", itd(1, 1_000_000_000, 2, 1)).is_err());
+        assert!(admit("--points 256", itd(256, 256, 2, 1)).is_ok());
+        // the residual MLP's linear layers exactly: 2·128 → 128 input, 2 blocks, 128 → 2 output
+        let mlp = ModelSpec::Mlp(cdm_models::MlpConfig::default());
+        assert_eq!(parameters(&mlp), 2 * 128 + 2 * (2 * 128 * 128 + 6 * 128) + 128 * 6);
+        let huge = ModelSpec::Mlp(cdm_models::MlpConfig { d_model: 1 << 20, ..Default::default() });
+        assert!(admit("the model", model_bytes(parameters(&huge))).is_err());
+        assert!(admit("the model", model_bytes(parameters(&crate::config::ModelSpec::tiny_unet(3)))).is_ok());
         assert_eq!(parse_limit("1000").unwrap(), 1000);
         assert_eq!(parse_limit(" 512m ").unwrap(), 512 << 20);
         assert_eq!(parse_limit("16G").unwrap(), 16 << 30);

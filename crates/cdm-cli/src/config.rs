@@ -87,6 +87,9 @@ impl RunConfig {
     /// shares no fields, and an `[objective]` without `[objective.cdl]` means no CDL.
     pub fn from_toml(text: &str, dataset: Option<&DatasetSpec>) -> anyhow::Result<Self> {
         let user: toml::Table = toml::from_str(text)?;
+        // config.json cannot hold NaN or ±inf (JSON writes them as null), so a run started with
+        // one could never be read back to resume or evaluate it
+        reject_non_finite(&toml::Value::Table(user.clone()), "")?;
         let kind = match dataset {
             Some(d) => d.kind(),
             None => match user.get("data").and_then(|d| d.get("dataset")) {
@@ -109,6 +112,19 @@ impl RunConfig {
             }
         }
         Ok(merged.try_into()?)
+    }
+}
+
+/// Fails on the first NaN or infinite float under `value`, naming its dotted path.
+fn reject_non_finite(value: &toml::Value, path: &str) -> anyhow::Result<()> {
+    let at = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match value {
+        toml::Value::Float(v) if !v.is_finite() => anyhow::bail!("{path} = {v}: must be a finite number"),
+        toml::Value::Table(table) => table.iter().try_for_each(|(k, v)| reject_non_finite(v, &at(k))),
+        toml::Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, v)| reject_non_finite(v, &format!("{path}[{i}]")))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -379,5 +395,15 @@ mod tests {
         assert_eq!(flagged.train, cfg.train);
         assert!(RunConfig::from_toml("[data]\ndataset = \"imagenet:/x\"\n", None).is_err());
         assert!(RunConfig::from_toml("[train]\nstepz = 5\n", None).is_err());
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_by_their_path() {
+        // found by the property tests: `dropout = nan` was accepted and written to config.json as
+        // null, which no later command could read
+        let err = RunConfig::from_toml("[model]\nkind = \"unet\"\ndropout = nan\n", None).unwrap_err();
+        assert_eq!(err.to_string(), "model.dropout = NaN: must be a finite number");
+        let err = RunConfig::from_toml("[sample]\nmmd_bandwidth = -inf\n", None).unwrap_err();
+        assert!(err.to_string().starts_with("sample.mmd_bandwidth = -inf"), "{err}");
     }
 }

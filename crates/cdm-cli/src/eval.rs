@@ -29,6 +29,7 @@ use cdm_data::{Standardizer, Toy};
 use cdm_metrics::{NllReport, RegionMeans};
 use cdm_samplers::TrajectoryRecorder;
 
+use crate::admission;
 use crate::data::{POINT_ROWS_PER_CALL as ROWS_PER_CALL, PointData, load_points};
 use crate::gmm1d_map;
 use crate::nll::{level_label, parse_levels};
@@ -183,6 +184,14 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
     let net = run.network(Weights::Ema, &device)?;
     let data = load_points(&cfg.data)?;
     let dim = data.train.dim();
+    let (nll_inputs, noise_inputs) = ((ROWS_PER_CALL / args.points).max(1), args.noise_inputs.max(1) * levels.len());
+    let itd_bytes = admission::itd(nll_inputs, args.points, dim, 1).max(admission::itd(
+        noise_inputs,
+        args.points,
+        dim,
+        levels.len(),
+    ));
+    admission::admit(&format!("--points {}", args.points), itd_bytes)?;
     let heldout = data.validation.to_tensor(DType::F32, &device)?;
     let root = NoiseSource::new(args.seed).fork("cdm-eval");
     let mut notes = Vec::new();

@@ -165,15 +165,21 @@ pub fn build(spec: &DensitySpec) -> Result<LoadedDensity> {
         .zip(shapes)
         .map(|(c, s)| MixtureComponent { weight: c.weight, mean: c.mean.clone(), variance: s.unwrap_or_default() })
         .collect();
-    // exact per-coordinate variance of the mixture: Σ π_k (v_k + μ_k²) − (Σ π_k μ_k)²
-    let total: f64 = parts.iter().map(|c| c.weight).sum();
-    let variances: Vec<f64> = (0..dim)
-        .map(|j| {
-            let mean: f64 = parts.iter().map(|c| c.weight / total * c.mean[j]).sum();
-            let second: f64 = parts.iter().map(|c| c.weight / total * (c.variance[j] + c.mean[j] * c.mean[j])).sum();
-            (second - mean * mean).max(f64::MIN_POSITIVE)
-        })
-        .collect();
+    // exact per-coordinate variance of the mixture: Σ π_k (v_k + μ_k²) − (Σ π_k μ_k)², with the
+    // weights normalised relative to the largest (finite weights may overflow when summed)
+    let largest = parts.iter().map(|c| c.weight).fold(0.0, f64::max);
+    let total: f64 = parts.iter().map(|c| c.weight / largest).sum();
+    let mut variances = Vec::with_capacity(dim);
+    for j in 0..dim {
+        let share = |c: &MixtureComponent| c.weight / largest / total;
+        let mean: f64 = parts.iter().map(|c| share(c) * c.mean[j]).sum();
+        let second: f64 = parts.iter().map(|c| share(c) * (c.variance[j] + c.mean[j] * c.mean[j])).sum();
+        let variance = second - mean * mean;
+        if !variance.is_finite() {
+            bail!("components: the mixture's variance in coordinate {j} overflows (means or variances too large)");
+        }
+        variances.push(variance.max(f64::MIN_POSITIVE));
+    }
     let mixture = GaussianMixture::new(parts).context("components")?;
     let base = GaussianBase::from_log_eigenvalues(variances.iter().map(|v| v.ln()).collect())?;
     Ok(LoadedDensity { model: Box::new(mixture), base, dim, components })
@@ -230,5 +236,19 @@ mod tests {
         );
         assert!(message(r#"{"components": [{"mean": [0], "variance": [1], "covariance": [[1]]}]}"#).contains("both"));
         assert!(serde_json::from_str::<DensitySpec>(r#"{"components": [{"means": [0]}]}"#).is_err());
+        let far = r#"{"components": [{"mean": [1e200], "variance": [1]}, {"mean": [-1e200], "variance": [1]}]}"#;
+        assert!(message(far).contains("coordinate 0 overflows"), "{}", message(far));
+    }
+
+    #[test]
+    fn weights_whose_sum_overflows_are_the_same_mixture() {
+        let huge = parse(
+            r#"{"components": [{"weight": 1e308, "mean": [-5], "variance": [1]},
+                                            {"weight": 1e308, "mean": [5], "variance": [1]}]}"#,
+        )
+        .unwrap();
+        // 0.5·N(−5, 1) + 0.5·N(5, 1): variance 26, −log p(0) = 13.41894
+        assert!((huge.base.log_eigenvalues()[0] - 26f64.ln()).abs() < 1e-12);
+        assert!((-huge.model.density().log_prob(&[0.0], f64::INFINITY) - 13.41894).abs() < 1e-5);
     }
 }

@@ -9,6 +9,8 @@ mod dataset;
 mod device;
 mod eval;
 mod exact_spec;
+#[cfg(test)]
+mod fuzz;
 mod gmm1d_map;
 mod model;
 mod nll;

@@ -9,6 +9,7 @@ use candle_nn::VarMap;
 use cdm_core::{Denoiser, DiscreteSchedule, TimestepDenoiser, TimestepInverse, TimestepRounding};
 use cdm_models::{Mlp, ModelConfig, PlainMlp, Unet};
 
+use crate::admission;
 use crate::config::ModelSpec;
 
 /// A run's network, whatever its kind, as a log-SNR denoiser.
@@ -42,8 +43,11 @@ impl Denoiser for Network {
 
 impl Network {
     /// A network with seeded fresh weights and the map of its variables; `training` turns the
-    /// UNet's dropout on.
+    /// UNet's dropout on. A model whose parameters would exceed the memory limit is refused
+    /// before any is made.
     pub fn build(spec: &ModelSpec, seed: u64, device: &Device, training: bool) -> Result<(Self, VarMap)> {
+        let parameters = admission::parameters(spec);
+        admission::admit(&format!("a model of about {parameters} parameters"), admission::model_bytes(parameters))?;
         Ok(match spec {
             ModelSpec::Mlp(c) => {
                 let (m, v) = c.init(seed, DType::F32, device)?;

@@ -11,10 +11,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use cdm_core::{Chunked, Denoiser, ExactDensity, GaussianBase, Itd, NoiseSource, bits_per_dim};
 use cdm_data::{PointCloud, Standardizer};
 
+use crate::admission;
 use crate::data::{POINT_ROWS_PER_CALL as ROWS_PER_CALL, load_points};
 use crate::exact_spec::{LoadedDensity, load_density};
 use crate::model::Network;
@@ -154,22 +155,15 @@ pub fn read_inputs(path: &Path, target: &Target, already_standardized: bool) -> 
     let cloud = match ext.as_deref() {
         Some("csv") => cdm_data::read_csv(path)?,
         Some("npy") => {
-            if !path.exists() {
-                bail!("{}: no such file", path.display());
-            }
-            let t = Tensor::read_npy(path).with_context(|| format!("reading {}", path.display()))?;
-            if t.rank() == 0 {
+            let array = cdm_data::read_npy(path)?;
+            let Some(&rows) = array.shape.first() else {
                 bail!("{}: expected an array of points (N, …), got a scalar", path.display());
-            }
-            let rows = t.dim(0)?;
+            };
             if rows == 0 {
                 bail!("{}: no points", path.display());
             }
-            let values = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
-            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                bail!("{}: value {} (flat index {i}) is not finite", path.display(), values[i]);
-            }
-            PointCloud::new(values.clone(), values.len() / rows).with_context(|| path.display().to_string())?
+            let dim = array.values.len() / rows;
+            PointCloud::new(array.values, dim).with_context(|| path.display().to_string())?
         }
         _ => bail!("{}: unsupported input format: expected a .csv or .npy file", path.display()),
     };
@@ -275,6 +269,8 @@ pub fn run(args: &NllArgs) -> Result<NllTable> {
     }
     let target = Target::load(&args.target, args.input.device.as_deref())?;
     let points = read_inputs(&args.input.input, &target, args.input.standardized)?;
+    let per_call = (ROWS_PER_CALL / args.points).max(1).min(points.len());
+    admission::admit(&format!("--points {}", args.points), admission::itd(per_call, args.points, points.dim(), 1))?;
     let itd = Itd::from_base_heuristic(target.base().clone(), args.clip, args.points).context("--clip")?;
     let (mut nats, nats_se) = estimate(&itd, &target, &points, &NoiseSource::new(args.seed).fork("cdm-nll"))?;
     // back to the original units: −log p_x(x) = −log p_z(z) + Σ ln s_j

@@ -144,3 +144,42 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
+
+/// On `--resume`: `dir/model.json` must still describe `spec`, the network the checkpoints were
+/// trained as (rebuilt from `config.json`), since sampling and evaluation build from
+/// `model.json`. The first field that differs is named.
+pub fn check_model_json(dir: &Path, spec: &ModelSpec) -> Result<()> {
+    let path = dir.join("model.json");
+    let stored: serde_json::Value = read_json(&path)?;
+    if let Some((field, found, trained)) = first_difference(&stored, &serde_json::to_value(spec)?, "") {
+        anyhow::bail!(
+            "{}: {field} is {found}, but the run was trained with {trained} (config.json): restore it to resume, \
+             or start a new run from these weights with --init",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The dotted path of the first place where `a` and `b` differ, with both values.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<(String, String, String)> {
+    use serde_json::Value;
+    let show = |v: Option<&Value>| v.map_or_else(|| "absent".to_string(), Value::to_string);
+    let at = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                (Some(u), Some(v)) => first_difference(u, v, &at(k)),
+                (u, v) => Some((at(k), show(u), show(v))),
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().find_map(|(i, (u, v))| first_difference(u, v, &format!("{path}[{i}]")))
+        }
+        _ if a == b => None,
+        _ => Some((path.to_string(), a.to_string(), b.to_string())),
+    }
+}

@@ -215,10 +215,13 @@ pub fn train_run(cfg: RunConfig, run: &RunLock, init: Option<Init>, resume: bool
     let spec = data.fit_model(cfg.model.clone(), matches!(init, Some(Init::Diffusers(_))))?;
     let cfg = RunConfig { model: spec.clone(), ..cfg };
     admit(&cfg, data.sample_shape().iter().product())?;
-    if !resume {
-        write_json(&dir.join("config.json"), &SavedConfig::new(cfg.clone(), init.as_ref().map(Init::weights_file)))?;
+    if resume {
+        run_dir::check_model_json(&dir, &spec)?;
+    } else {
+        // config.json last: a run that has it has everything `--resume` reads
         write_json(&dir.join("model.json"), &spec)?;
         data.save(&dir)?;
+        write_json(&dir.join("config.json"), &SavedConfig::new(cfg.clone(), init.as_ref().map(Init::weights_file)))?;
     }
     tracing::info!(
         run = %dir.display(), dataset = %cfg.data.dataset, data = %data.describe(), objective = %cfg.objective.label(),

@@ -131,6 +131,30 @@ pub enum Error {
         got: u64,
     },
 
+    /// A file's header declares more or fewer data bytes than follow it (`.npy`).
+    #[error("{}: the header declares {values} values ({bytes} bytes), found {found} bytes", path.display())]
+    DeclaredData {
+        /// The file.
+        path: PathBuf,
+        /// The number of values the header declares.
+        values: u64,
+        /// The bytes those values take.
+        bytes: u64,
+        /// The data bytes present after the header.
+        found: u64,
+    },
+
+    /// A file's header is not in its format's syntax, or declares an impossible size.
+    #[error("{}: malformed {what} header: {reason}", path.display())]
+    MalformedHeader {
+        /// The file.
+        path: PathBuf,
+        /// The format, e.g. `".npy"`.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A size or count in a file disagrees with what its header or a companion file says.
     #[error("{}: {what}: expected {expected}, got {got}", path.display())]
     SizeMismatch {

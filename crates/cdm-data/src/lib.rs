@@ -9,6 +9,7 @@
 //!   8 Gaussians, pinwheel, two spirals, checkerboard and the paper's 1-D two-mode mixture; point
 //!   i depends only on (toy, seed, i);
 //! - [`read_csv`] / [`write_csv`]: point-cloud CSV with typed errors naming file, line and column;
+//! - [`read_npy`]: NumPy `.npy` arrays of integers or floats, either byte order, as `f64`;
 //! - [`Standardizer`]: per-column z-scoring, serialisable and invertible;
 //! - [`ImageDataset`]: images in `[−1, 1]` with one interface (shape, length, seeded batches and
 //!   shuffles, random horizontal flips, padding) from our own offline [`images`] readers:
@@ -20,6 +21,7 @@ mod csv;
 pub mod dino;
 mod error;
 pub mod images;
+pub mod npy;
 mod points;
 mod shapes;
 mod standardize;
@@ -31,6 +33,7 @@ pub use images::{
     ColorMode, ImageDataset, Split, load_cifar10, load_cifar10_dir, load_digits, load_idx, load_idx_dir,
     load_image_folder,
 };
+pub use npy::{NpyArray, read_npy};
 pub use points::PointCloud;
 pub use standardize::Standardizer;
 pub use toy::Toy;

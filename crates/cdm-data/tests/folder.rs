@@ -87,3 +87,44 @@ fn errors_name_the_file_or_directory() {
         matches!(load_image_folder(&missing, (2, 2), ColorMode::Rgb), Err(Error::Io { path, .. }) if path == missing)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_link_back_up_the_tree_is_an_error_and_a_link_across_loads_its_images() {
+    let tmp = TempDir::new("folder-links");
+    std::fs::create_dir_all(tmp.path("cat")).unwrap();
+    std::fs::create_dir_all(tmp.path("dog")).unwrap();
+    GrayImage::from_pixel(2, 2, Luma([7])).save(tmp.path("cat/a.png")).unwrap();
+    GrayImage::from_pixel(2, 2, Luma([8])).save(tmp.path("dog/b.png")).unwrap();
+    // a link to a sibling is followed: its image counts for this class too
+    std::os::unix::fs::symlink(tmp.path("cat"), tmp.path("dog/cats")).unwrap();
+    let ds = load_image_folder(tmp.dir(), (2, 2), ColorMode::Grayscale).unwrap();
+    assert_eq!(ds.labels(), Some(&[0, 1, 1][..]));
+    assert_eq!([ds.pixels(0)[0], ds.pixels(1)[0], ds.pixels(2)[0]], [7, 8, 7]);
+    // a link to an ancestor would be walked forever: it is an I/O error naming the link
+    std::os::unix::fs::symlink(tmp.path("cat"), tmp.path("cat/again")).unwrap();
+    let err = load_image_folder(tmp.dir(), (2, 2), ColorMode::Grayscale).unwrap_err();
+    assert!(matches!(&err, Error::Io { path, .. } if path.ends_with("again")), "{err}");
+    assert!(err.to_string().contains("loop"), "{err}");
+}
+
+#[test]
+fn a_header_declaring_a_huge_image_fails_before_its_pixels_are_allocated() {
+    let tmp = TempDir::new("folder-huge");
+    let mut png = std::io::Cursor::new(Vec::new());
+    GrayImage::from_pixel(1, 1, Luma([0])).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let mut png = png.into_inner();
+    // IHDR data starts at byte 16: width, height (big-endian); its CRC covers bytes 12..29
+    png[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+    let path = tmp.write("huge.png", &png);
+    let info = allocation_counter::measure(|| {
+        let err = load_image_folder(tmp.dir(), (2, 2), ColorMode::Grayscale).unwrap_err();
+        assert!(matches!(&err, Error::Image { path: p, .. } if *p == path), "{err}");
+    });
+    // 20 000² bytes (400 MB) is under the image crate's default 512 MiB but over our 256 MiB
+    assert!(info.bytes_max < 1 << 20, "{} bytes", info.bytes_max);
+}

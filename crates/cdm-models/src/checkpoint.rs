@@ -9,7 +9,8 @@
 //! - Loads are strict: every parameter of the model must be in the file with its shape, and the
 //!   file may hold nothing else. All discrepancies are reported at once, by name, in
 //!   [`Error::CheckpointMismatch`]. Tensors are converted to the model's dtype and device.
-//! - A truncated or corrupt file gives [`Error::CorruptCheckpoint`], never a panic.
+//! - A truncated or corrupt file, or one holding a NaN or infinite weight, gives
+//!   [`Error::CorruptCheckpoint`], never a panic.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -133,6 +134,11 @@ pub fn load_renamed_weights(path: &Path, vars: &VarMap, parameter_name: &dyn Fn(
         .iter()
         .map(|(name, var, view)| {
             let tensor = view.load(&Device::Cpu).map_err(|e| corrupt(format!("{name}: {e}")))?;
+            // training never saves a non-finite weight, so one in a file is damage
+            let values = tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(corrupt(format!("{name}: value {i} is {v}")));
+            }
             Ok(tensor.to_dtype(var.dtype())?.to_device(var.device())?)
         })
         .collect::<Result<Vec<_>>>()?;

@@ -18,7 +18,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use crate::{Error, Result};
 
@@ -73,12 +73,24 @@ pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()
     write_atomic(path, |f| f.write_all(&bytes))
 }
 
-/// Loads named tensors from a safetensors file onto `device`, with a typed error naming the file.
+/// Loads named tensors from a safetensors file onto `device`, with a typed error naming the file
+/// (also for a NaN or infinite value, which only damage can put there).
 pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
         return Err(Error::checkpoint(path, "file not found"));
     }
-    candle_core::safetensors::load(path, device).map_err(|e| Error::checkpoint(path, first_line(&e.to_string())))
+    let tensors = candle_core::safetensors::load(path, device)
+        .map_err(|e| Error::checkpoint(path, first_line(&e.to_string())))?;
+    // the trainer never saves a non-finite value (its guard stops the run first), so one here is damage
+    for (name, tensor) in &tensors {
+        if tensor.dtype().is_float() {
+            let values = tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(Error::checkpoint(path, format!("{name}: value {i} is {v}")));
+            }
+        }
+    }
+    Ok(tensors)
 }
 
 fn first_line(s: &str) -> String {

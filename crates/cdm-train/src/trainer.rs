@@ -264,6 +264,10 @@ impl<'a> Trainer<'a> {
                 let validate_now = cfg.validate_every > 0 && (done % cfg.validate_every == 0 || done == cfg.steps);
                 let val_loss = validation.filter(|_| validate_now).map(|v| self.validation_loss(v)).transpose()?;
                 if let Some(v) = val_loss {
+                    if !v.is_finite() {
+                        // training goes on (its own loss is finite), but the log must say so
+                        tracing::warn!(step = done, val_loss = v, "validation loss is not finite");
+                    }
                     observer.on_validation(done, v)?;
                 }
                 let record = window.drain(done, lr, it_per_s, val_loss);

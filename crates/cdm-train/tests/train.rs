@@ -130,6 +130,42 @@ fn a_nan_loss_stops_the_run_with_a_typed_error_and_the_last_checkpoint_loads() {
     assert!(net.snapshot().iter().flatten().all(|v| v.is_finite()));
 }
 
+/// A log sink the test can read back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_nan_validation_loss_is_a_logged_warning_and_training_goes_on() {
+    let net = TinyNet::new();
+    let validation = Tensor::new(&[[f32::NAN, 0.0], [1.0, 1.0]], &Device::Cpu).unwrap();
+    let log = Captured::default();
+    let sink = log.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).finish();
+    let summary = tracing::subscriber::with_default(subscriber, || {
+        Trainer::new(config(4), net.params.clone(), &net, &objective(), run_dir("nanval")).unwrap().run(
+            &mut batch,
+            Some(&validation),
+            false,
+        )
+    })
+    .unwrap();
+    assert_eq!(summary.steps, 4);
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let warning =
+        text.lines().find(|l| l.contains("validation loss is not finite")).unwrap_or_else(|| panic!("{text}"));
+    assert!(warning.contains("WARN") && warning.contains("step=4") && warning.contains("NaN"), "{warning}");
+}
+
 /// A loss whose value is finite but whose gradient is NaN (√ at 0).
 struct NanGradient;
 impl Objective for NanGradient {

@@ -60,8 +60,11 @@ impl GaussianMixture {
                 return Err(Error::invalid("mean", m, "must be finite"));
             }
         }
-        let total: f64 = components.iter().map(|c| c.weight).sum();
-        let log_weights = components.iter().map(|c| (c.weight / total).ln()).collect();
+        // normalised relative to the largest weight, so finite weights whose sum overflows (two of
+        // 1e308) still give their true proportions
+        let largest = components.iter().map(|c| c.weight).fold(0.0, f64::max);
+        let total: f64 = components.iter().map(|c| c.weight / largest).sum();
+        let log_weights = components.iter().map(|c| (c.weight / largest / total).ln()).collect();
         Ok(Self { components, log_weights })
     }
 
@@ -174,6 +177,14 @@ mod tests {
                 assert!((eps[i] + noise_coef(alpha) * score).abs() < 1e-7, "α={alpha}");
             }
         }
+    }
+
+    #[test]
+    fn weights_whose_sum_overflows_keep_their_proportions() {
+        let comp = |w: f64, m: f64| MixtureComponent { weight: w, mean: vec![m], variance: vec![1.0] };
+        let huge = GaussianMixture::new(vec![comp(1e308, -5.0), comp(1e308, 5.0)]).unwrap();
+        let plain = GaussianMixture::new(vec![comp(0.5, -5.0), comp(0.5, 5.0)]).unwrap();
+        assert_eq!(huge.log_prob(&[0.3], 1.0), plain.log_prob(&[0.3], 1.0));
     }
 
     #[test]

@@ -8,11 +8,13 @@
 //! `test_batch.bin` for testing), but any positive number of records is accepted; a size that is
 //! not a positive multiple of 3073 is [`Error::RecordSize`], and a label above 9 is
 //! [`Error::LabelOutOfRange`] (a CIFAR-100 file, with 3074-byte records, usually fails the size
-//! check first). Gzip-compressed files are decompressed first.
+//! check first). Gzip-compressed files are decompressed first. A file may hold at most
+//! [`MAX_RECORDS`] records (the whole data set): a larger raw file is refused before it is read,
+//! and a gzip stream stops inflating one byte past that size, with [`Error::SizeMismatch`].
 
 use std::path::Path;
 
-use super::read::read_maybe_gz;
+use super::read::read_at_most;
 use super::{ImageDataset, Split};
 use crate::{Error, Result};
 
@@ -21,6 +23,9 @@ pub const RECORD_BYTES: usize = 1 + IMAGE_BYTES;
 
 /// Bytes per image.
 const IMAGE_BYTES: usize = 3 * 32 * 32;
+
+/// Most records one file may hold: the 60,000 images of the whole of CIFAR-10.
+pub const MAX_RECORDS: usize = 60_000;
 
 /// Number of CIFAR-10 classes.
 const CLASSES: u32 = 10;
@@ -38,7 +43,8 @@ pub fn load_cifar10<P: AsRef<Path>>(files: &[P]) -> Result<ImageDataset> {
     let mut labels = Vec::new();
     for path in files {
         let path = path.as_ref();
-        let bytes = read_maybe_gz(path)?;
+        let what = "size in bytes (at most the 60,000 records of CIFAR-10; gzip stops inflating one byte past)";
+        let bytes = read_at_most(path, (MAX_RECORDS * RECORD_BYTES) as u64, what)?;
         if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD_BYTES) {
             let (len, record) = (bytes.len() as u64, RECORD_BYTES as u64);
             return Err(Error::RecordSize { path: path.to_path_buf(), len, record });

@@ -7,7 +7,8 @@
 //!   subfolders sorted by name, and its images are collected recursively. Files directly in `dir`
 //!   are then ignored (a README or a label list may sit there).
 //!
-//! Names starting with `.` are skipped. Images are ordered by path (byte order of the names), so
+//! Links are followed; a link that leads back into a directory being walked (a loop) is an
+//! [`Error::Io`] naming it. Names starting with `.` are skipped. Images are ordered by path (byte order of the names), so
 //! the data set is the same on every machine. Files are decoded by content (the `image` crate with
 //! its `png` and `jpeg` decoders), so a misnamed file still loads.
 //!
@@ -16,17 +17,24 @@
 //! Each image is scaled, keeping its aspect ratio, until it just covers `height × width`
 //! (scale `max(height/h, width/w)`, sides rounded), with a triangle (bilinear, antialiased when
 //! shrinking) filter, then the centre `height × width` is cropped. An image already of the target
-//! size is used unchanged. [`ColorMode::Rgb`] drops any alpha channel without compositing and
+//! size is used unchanged. Decoding may allocate at most [`MAX_DECODE_BYTES`] per file.
+//! [`ColorMode::Rgb`] drops any alpha channel without compositing and
 //! replicates gray images to three channels; [`ColorMode::Grayscale`] converts colour with the
 //! `image` crate's Rec. 709 luma weights.
 
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
-use image::{DynamicImage, GenericImageView};
+use image::{DynamicImage, GenericImageView, ImageReader, Limits};
+use walkdir::WalkDir;
 
 use super::ImageDataset;
 use crate::{Error, Result};
+
+/// The most bytes the decoder may allocate for one file (a 8192×8192 RGBA image): a header
+/// that declares a larger image is [`Error::Image`] before its pixels are allocated.
+pub const MAX_DECODE_BYTES: u64 = 256 << 20;
 
 /// The channels an image folder is loaded with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,7 +78,7 @@ pub fn load_image_folder(dir: &Path, size: (u32, u32), color: ColorMode) -> Resu
     let mut pixels = Vec::with_capacity(files.len() * channels * plane);
     for (path, _) in &files {
         let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        let img = image::load_from_memory(&bytes).map_err(|source| Error::Image { path: path.clone(), source })?;
+        let img = decode(&bytes, path)?;
         if img.width() == 0 || img.height() == 0 {
             return Err(Error::UnsupportedFormat { path: path.clone(), reason: "an image with no pixels".to_string() });
         }
@@ -89,6 +97,18 @@ pub fn load_image_folder(dir: &Path, size: (u32, u32), color: ColorMode) -> Resu
     ImageDataset::new(pixels, [channels, height as usize, width as usize], u8::MAX, labels)
 }
 
+/// Decodes one file by its content, within [`MAX_DECODE_BYTES`].
+fn decode(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
+    let image = |source| Error::Image { path: path.to_path_buf(), source };
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    reader.decode().map_err(image)
+}
+
 /// The visible subdirectories and files of `dir`, each sorted by name.
 fn list(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let io = |source| Error::Io { path: dir.to_path_buf(), source };
@@ -103,12 +123,17 @@ fn list(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     Ok(entries.into_iter().partition(|p| p.is_dir()))
 }
 
-/// Appends the images under `dir`, recursively, in path order.
+/// Appends the images under `dir`, recursively, in path order. Links are followed, but a link
+/// back to a directory being walked (a loop) is [`Error::Io`] naming it rather than an endless
+/// walk.
 fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let (subdirs, files) = list(dir)?;
-    let mut images: Vec<PathBuf> = files.into_iter().filter(|p| is_image(p)).collect();
-    for sub in subdirs {
-        collect_images(&sub, &mut images)?;
+    let visible = |e: &walkdir::DirEntry| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.');
+    let mut images = Vec::new();
+    for entry in WalkDir::new(dir).follow_links(true).into_iter().filter_entry(visible) {
+        let entry = entry.map_err(|e| Error::Io { path: e.path().unwrap_or(dir).to_path_buf(), source: e.into() })?;
+        if !entry.file_type().is_dir() && is_image(entry.path()) {
+            images.push(entry.into_path());
+        }
     }
     images.sort();
     out.extend(images);
