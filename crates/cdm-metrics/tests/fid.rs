@@ -131,6 +131,13 @@ fn fid_of_known_gaussians_is_the_closed_form() {
     let got = frechet_distance(&s1, &s2).unwrap();
     assert!((got - expected).abs() < 1e-9, "{got} vs {expected}");
     assert!(frechet_distance(&s1, &s1).unwrap().abs() < 1e-9);
+    // a singular Σ₁ (no Cholesky factor; the eigendecomposition route)
+    let a0 = [0.0, 2.0, 0.5, 0.0, 0.1, 1.0];
+    let s0 = FeatureStats::new(m1.clone(), rot(diag(&a0)), 100).unwrap();
+    let expected: f64 = m1.iter().zip(&m2).map(|(x, y)| (x - y).powi(2)).sum::<f64>()
+        + a0.iter().zip(&b).map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2)).sum::<f64>();
+    let got = frechet_distance(&s0, &s2).unwrap();
+    assert!((got - expected).abs() < 1e-7, "singular: {got} vs {expected}");
 }
 
 /// tr (Σ₁Σ₂)^{1/2} by the Denman–Beavers iteration on the non-symmetric product.
@@ -170,6 +177,14 @@ fn fid_of_samples_approaches_the_population_value() {
     assert!((got - 3.75).abs() < 0.1, "{got}");
     let same = fid_from_features(&x, &x, d).unwrap();
     assert!(same.abs() < 1e-9, "{same}");
+    // fewer samples than dimensions: the data-factor route agrees with the stats route
+    let (n, d) = (6, 10);
+    let x = NoiseSource::new(5).streams(0, n).normal_f64(d);
+    let y: Vec<f64> = NoiseSource::new(6).streams(0, 2 * n).normal_f64(d).iter().map(|v| v + 0.3).collect();
+    let direct = frechet_distance(&FeatureStats::fit(&x, d).unwrap(), &FeatureStats::fit(&y, d).unwrap()).unwrap();
+    let factored = fid_from_features(&x, &y, d).unwrap();
+    // (the stats route takes square roots of eigenvalues that are zero up to rounding)
+    assert!((direct - factored).abs() < 1e-6 * direct.abs().max(1.0), "{direct} vs {factored}");
 }
 
 #[test]

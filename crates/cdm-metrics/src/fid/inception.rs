@@ -180,23 +180,37 @@ pub fn architecture() -> Vec<Stage<ConvSpec>> {
     ]
 }
 
-/// Every convolution of [`architecture`], in order.
-pub fn conv_specs() -> Vec<ConvSpec> {
+/// Every convolution of [`architecture`] in order, with its weight shape (O, I, kh, kw) in the
+/// published network.
+pub fn published_shapes() -> Vec<(ConvSpec, [usize; 4])> {
     let mut out = Vec::new();
-    let mut ops = |ops: &[Op<ConvSpec>]| out.extend(ops.iter().filter_map(|op| if let Op::Conv(c) = op { Some(c.clone()) } else { None }));
+    let mut chain = |ops: &[Op<ConvSpec>], mut c: usize, out: &mut Vec<(ConvSpec, [usize; 4])>| {
+        for op in ops {
+            if let Op::Conv(s) = op {
+                out.push((s.clone(), [s.channels, c, s.kernel.0, s.kernel.1]));
+                c = s.channels;
+            }
+        }
+        c
+    };
+    let mut channels = 3;
     for stage in architecture() {
         match stage {
-            Stage::Op(op) => ops(&[op]),
+            Stage::Op(op) => channels = chain(&[op], channels, &mut out),
             Stage::Block(branches) => {
+                let mut total = 0;
                 for b in branches {
                     match b {
-                        Branch::Chain(chain) => ops(&chain),
+                        Branch::Chain(ops) => total += chain(&ops, channels, &mut out),
                         Branch::Fork { trunk, heads } => {
-                            ops(&trunk);
-                            ops(&heads.into_iter().map(Op::Conv).collect::<Vec<_>>());
+                            let c = chain(&trunk, channels, &mut out);
+                            for h in heads {
+                                total += chain(&[Op::Conv(h)], c, &mut out);
+                            }
                         }
                     }
                 }
+                channels = total;
             }
         }
     }
