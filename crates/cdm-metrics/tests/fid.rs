@@ -68,7 +68,8 @@ fn fid_and_kid_of_the_tiny_network_match_the_python_reference() {
 #[test]
 fn the_archive_reader_names_tensors_by_attribute_path() {
     let file = std::fs::File::open(fixture("torchscript_tiny.pt")).unwrap();
-    let tensors: HashMap<String, Tensor> = read_torchscript(std::io::BufReader::new(file), "tiny").unwrap().into_iter().collect();
+    let tensors: HashMap<String, Tensor> =
+        read_torchscript(std::io::BufReader::new(file), "tiny").unwrap().into_iter().collect();
     let c = cases();
     let expected: Vec<&String> = c.keys().filter(|k| k.starts_with("torchscript.")).collect();
     assert_eq!(tensors.len(), expected.len());
@@ -85,7 +86,10 @@ fn bad_weights_and_inputs_are_typed_errors() {
     let mut tensors = candle_core::safetensors::load(fixture("fid_tiny_weights.safetensors"), &Device::Cpu).unwrap();
     let w = tensors.remove("mixed_4.tower.conv_1.weight").unwrap();
     let err = InceptionV3::from_tensors(&tensors, "tiny").unwrap_err();
-    assert!(matches!(&err, Error::FidWeights { detail, .. } if detail.contains("mixed_4.tower.conv_1.weight")), "{err}");
+    assert!(
+        matches!(&err, Error::FidWeights { detail, .. } if detail.contains("mixed_4.tower.conv_1.weight")),
+        "{err}"
+    );
     tensors.insert("mixed_4.tower.conv_1.weight".into(), w.narrow(3, 0, 5).unwrap());
     let err = InceptionV3::from_tensors(&tensors, "tiny").unwrap_err();
     assert!(matches!(&err, Error::FidWeights { detail, .. } if detail.contains("expected [O, 8, 1, 7]")), "{err}");
@@ -216,7 +220,8 @@ fn kid_of_gaussians_is_unbiased_for_the_population_mmd() {
     let mut means = Vec::new();
     for rep in 0..20u64 {
         let x = NoiseSource::new(100 + rep).streams(0, n).normal_f64(d);
-        let y: Vec<f64> = NoiseSource::new(200 + rep).streams(0, n).normal_f64(d).iter().map(|v| v * 2f64.sqrt()).collect();
+        let y: Vec<f64> =
+            NoiseSource::new(200 + rep).streams(0, n).normal_f64(d).iter().map(|v| v * 2f64.sqrt()).collect();
         let opts = KidOptions { subsets: 10, subset_size: 100, seed: rep };
         means.push(kid(&x, &y, d, &opts).unwrap().mean);
     }
@@ -241,7 +246,8 @@ fn kid_of_gaussians_is_unbiased_for_the_population_mmd() {
 fn real_weights_match_the_torchscript_module() {
     let path = fid::default_weights_path().expect("a weights path");
     let net = fid::load_network(Some(&path), &Device::Cpu).unwrap();
-    let reference = candle_core::safetensors::load(path.with_file_name("real_reference.safetensors"), &Device::Cpu).unwrap();
+    let reference =
+        candle_core::safetensors::load(path.with_file_name("real_reference.safetensors"), &Device::Cpu).unwrap();
     let mut sets = Vec::new();
     for set in ["a", "b", "rgb"] {
         let ours = fid::features(&net, &reference[&format!("images_{set}")], 4).unwrap();

@@ -35,7 +35,9 @@ pub fn read_torchscript(reader: impl Read + Seek, source: &str) -> Result<Vec<(S
     let mut stack = Stack::empty();
     {
         let entry = zip.by_name(&pickle).map_err(|e| fail(format!("{pickle}: {e}")))?;
-        stack.read_loop(&mut BufReader::new(entry)).map_err(|e| fail(format!("{pickle}: {}", first_line(&e.to_string()))))?;
+        stack
+            .read_loop(&mut BufReader::new(entry))
+            .map_err(|e| fail(format!("{pickle}: {}", first_line(&e.to_string()))))?;
     }
     let root = stack.finalize().map_err(|e| fail(format!("{pickle}: {}", first_line(&e.to_string()))))?;
     let mut infos = Vec::new();
@@ -57,7 +59,13 @@ pub fn read_torchscript(reader: impl Read + Seek, source: &str) -> Result<Vec<(S
             let start = info.layout.start_offset();
             let len = info.layout.shape().elem_count() * info.dtype.size_in_bytes();
             let raw = bytes.get(start..start + len).ok_or_else(|| {
-                fail(format!("{}: storage {} has {} bytes, the tensor needs {start}..{}", info.name, info.path, bytes.len(), start + len))
+                fail(format!(
+                    "{}: storage {} has {} bytes, the tensor needs {start}..{}",
+                    info.name,
+                    info.path,
+                    bytes.len(),
+                    start + len
+                ))
             })?;
             let t = Tensor::from_raw_buffer(raw, info.dtype, info.layout.dims(), &Device::Cpu)?;
             Ok((info.name, t))

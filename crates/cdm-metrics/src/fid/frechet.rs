@@ -42,7 +42,11 @@ impl FeatureStats {
     pub fn fit(features: &[f64], dim: usize) -> Result<Self> {
         let n = crate::mmd::rows("features", features, dim)?;
         if n < 2 {
-            return Err(Error::invalid("features", format!("{n} vectors"), "a covariance needs at least two feature vectors"));
+            return Err(Error::invalid(
+                "features",
+                format!("{n} vectors"),
+                "a covariance needs at least two feature vectors",
+            ));
         }
         if features.iter().any(|v| !v.is_finite()) {
             return Err(Error::invalid("features", "a non-finite value", "must be finite"));
@@ -66,7 +70,10 @@ impl FeatureStats {
         if mean.iter().chain(&cov).any(|v| !v.is_finite()) {
             return Err(Error::invalid("stats", "a non-finite value", "must be finite"));
         }
-        let asym = (0..d).flat_map(|i| (0..d).map(move |j| (i, j))).map(|(i, j)| (cov[i * d + j] - cov[j * d + i]).abs()).fold(0.0, f64::max);
+        let asym = (0..d)
+            .flat_map(|i| (0..d).map(move |j| (i, j)))
+            .map(|(i, j)| (cov[i * d + j] - cov[j * d + i]).abs())
+            .fold(0.0, f64::max);
         let scale = cov.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
         if asym > 1e-9 * scale {
             return Err(Error::invalid("cov", format!("max |Σ_ij − Σ_ji| = {asym:e}"), "must be symmetric"));

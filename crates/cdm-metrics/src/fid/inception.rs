@@ -89,7 +89,10 @@ fn block_a(p: &str, pool_channels: usize) -> Stage<ConvSpec> {
             conv(&format!("{p}.tower_1.conv_1"), (3, 3), 1, (1, 1), 96),
             conv(&format!("{p}.tower_1.conv_2"), (3, 3), 1, (1, 1), 96),
         ]),
-        Branch::Chain(vec![Op::Pool(Pool::Avg3Same), conv(&format!("{p}.tower_2.conv"), (1, 1), 1, (0, 0), pool_channels)]),
+        Branch::Chain(vec![
+            Op::Pool(Pool::Avg3Same),
+            conv(&format!("{p}.tower_2.conv"), (1, 1), 1, (0, 0), pool_channels),
+        ]),
     ])
 }
 
@@ -184,7 +187,7 @@ pub fn architecture() -> Vec<Stage<ConvSpec>> {
 /// published network.
 pub fn published_shapes() -> Vec<(ConvSpec, [usize; 4])> {
     let mut out = Vec::new();
-    let mut chain = |ops: &[Op<ConvSpec>], mut c: usize, out: &mut Vec<(ConvSpec, [usize; 4])>| {
+    let chain = |ops: &[Op<ConvSpec>], mut c: usize, out: &mut Vec<(ConvSpec, [usize; 4])>| {
         for op in ops {
             if let Op::Conv(s) = op {
                 out.push((s.clone(), [s.channels, c, s.kernel.0, s.kernel.1]));

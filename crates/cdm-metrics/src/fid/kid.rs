@@ -57,7 +57,11 @@ pub fn kid(x: &[f64], y: &[f64], dim: usize, options: &KidOptions) -> Result<Kid
     let n = crate::mmd::rows("x", x, dim)?;
     let m = crate::mmd::rows("y", y, dim)?;
     if n < 2 || m < 2 {
-        return Err(Error::invalid("features", format!("n = {n}, m = {m}"), "KID needs at least two feature vectors in each set"));
+        return Err(Error::invalid(
+            "features",
+            format!("n = {n}, m = {m}"),
+            "KID needs at least two feature vectors in each set",
+        ));
     }
     if options.subsets == 0 {
         return Err(Error::invalid("subsets", 0, "need at least one subset"));
@@ -99,5 +103,6 @@ pub fn polynomial_mmd2(x: &[f64], y: &[f64], dim: usize) -> f64 {
     let kernel = |a: &DMatrix<f64>, b: &DMatrix<f64>| (a * b.transpose()).map(|g| (g / dim as f64 + 1.0).powi(3));
     let off_diagonal = |k: DMatrix<f64>| k.sum() - k.trace();
     let mf = m as f64;
-    (off_diagonal(kernel(&xm, &xm)) + off_diagonal(kernel(&ym, &ym))) / (mf * (mf - 1.0)) - 2.0 * kernel(&xm, &ym).sum() / (mf * mf)
+    (off_diagonal(kernel(&xm, &xm)) + off_diagonal(kernel(&ym, &ym))) / (mf * (mf - 1.0))
+        - 2.0 * kernel(&xm, &ym).sum() / (mf * mf)
 }

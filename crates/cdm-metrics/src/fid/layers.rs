@@ -66,7 +66,9 @@ impl ConvBn {
     pub fn load(spec: &ConvSpec, in_channels: usize, tensors: &HashMap<String, Tensor>, source: &str) -> Result<Self> {
         let get = |part: &str| {
             let key = format!("{}.{part}", spec.name);
-            tensors.get(&key).ok_or_else(|| Error::FidWeights { file: source.into(), detail: format!("missing tensor {key}") })
+            tensors
+                .get(&key)
+                .ok_or_else(|| Error::FidWeights { file: source.into(), detail: format!("missing tensor {key}") })
         };
         let weight = get("weight")?;
         let (kh, kw) = spec.kernel;
@@ -91,10 +93,16 @@ impl ConvBn {
         let (beta, mean, var) = (vector("beta")?, vector("mean")?, vector("var")?);
         let w = weight.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
         if let Some(bad) = w.iter().chain(&beta).chain(&mean).chain(&var).find(|v| !v.is_finite()) {
-            return Err(Error::FidWeights { file: source.into(), detail: format!("{} holds a non-finite value ({bad})", spec.name) });
+            return Err(Error::FidWeights {
+                file: source.into(),
+                detail: format!("{} holds a non-finite value ({bad})", spec.name),
+            });
         }
         if let Some(v) = var.iter().find(|v| **v < 0.0) {
-            return Err(Error::FidWeights { file: source.into(), detail: format!("{}.var holds a negative variance ({v})", spec.name) });
+            return Err(Error::FidWeights {
+                file: source.into(),
+                detail: format!("{}.var holds a negative variance ({v})", spec.name),
+            });
         }
         let scale: Vec<f64> = var.iter().map(|v| 1.0 / (v + BATCH_NORM_EPS).sqrt()).collect();
         let per_out = in_channels * kh * kw;
@@ -169,7 +177,8 @@ mod tests {
 
     #[test]
     fn the_window_correction_counts_pixels_inside_the_image() {
-        let c = window_correction(3, 4, DType::F32, &Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let c =
+            window_correction(3, 4, DType::F32, &Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         // corners see 2×2 pixels, edges 2×3 or 3×2, the inside 3×3
         let counts: Vec<f32> = c.iter().map(|v| 9.0 / v).collect();
         assert_eq!(counts, [4.0, 6.0, 6.0, 4.0, 6.0, 9.0, 9.0, 6.0, 4.0, 6.0, 6.0, 4.0]);

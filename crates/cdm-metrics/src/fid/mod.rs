@@ -48,7 +48,10 @@ pub fn cache_dir() -> Option<PathBuf> {
 
 /// Where the FID weights are looked for: `$CDM_FID_WEIGHTS`, else [`cache_dir`]/[`WEIGHTS_FILE`].
 pub fn default_weights_path() -> Option<PathBuf> {
-    std::env::var_os(WEIGHTS_ENV).filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| cache_dir().map(|d| d.join(WEIGHTS_FILE)))
+    std::env::var_os(WEIGHTS_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| cache_dir().map(|d| d.join(WEIGHTS_FILE)))
 }
 
 /// Loads the network from `path`, or from [`default_weights_path`] when `None`; a missing file
