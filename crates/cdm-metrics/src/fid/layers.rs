@@ -11,8 +11,9 @@
 //! Folded at load time into one convolution with a bias, `w′[o] = w[o]·s[o]` and
 //! `b′[o] = β[o] − mean[o]·s[o]` with `s[o] = 1/√(var[o] + ε)`; the fold is done in f64 and
 //! stored in f32. Padding may differ between height and width (the 1×7 and 7×1 kernels pad 3
-//! on one axis only); candle's `conv2d` pads both axes alike, so unequal padding is applied
-//! with explicit zero rows and columns first.
+//! on one axis only); the convolution (`cdm_kernels::conv2d`, blocked im2col + GEMM on the CPU,
+//! candle's `conv2d` elsewhere) pads both axes alike, so unequal padding is applied with
+//! explicit zero rows and columns first.
 //!
 //! **Pools** (`k×k` window, stride `s`, padding `p`):
 //!
@@ -28,6 +29,7 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
+use cdm_kernels::conv2d::conv2d;
 
 use crate::{Error, Result};
 
@@ -111,7 +113,7 @@ impl ConvBn {
         let device = weight.device();
         Ok(Self {
             weight: Tensor::from_vec(folded, (out, in_channels, kh, kw), device)?,
-            bias: Tensor::from_vec(bias, (1, out, 1, 1), device)?,
+            bias: Tensor::from_vec(bias, out, device)?,
             stride: spec.stride,
             padding: spec.padding,
         })
@@ -126,11 +128,12 @@ impl ConvBn {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (ph, pw) = self.padding;
         let y = if ph == pw {
-            x.conv2d(&self.weight, ph, self.stride, 1, 1)?
+            conv2d(x, &self.weight, Some(&self.bias), self.stride, ph)?
         } else {
-            x.pad_with_zeros(2, ph, ph)?.pad_with_zeros(3, pw, pw)?.conv2d(&self.weight, 0, self.stride, 1, 1)?
+            let x = x.pad_with_zeros(2, ph, ph)?.pad_with_zeros(3, pw, pw)?;
+            conv2d(&x, &self.weight, Some(&self.bias), self.stride, 0)?
         };
-        Ok(y.broadcast_add(&self.bias)?.relu()?)
+        Ok(y.relu()?)
     }
 }
 
