@@ -13,8 +13,9 @@
 //! trace of its root is `Σ_k √λ_k` over the eigenvalues of `M = Σ₁^{1/2} Σ₂ Σ₁^{1/2}`, from a
 //! symmetric eigendecomposition. Any factor `Σ₁ = F Fᵀ` gives the same eigenvalues through
 //! `M = Fᵀ Σ₂ F` (`F Fᵀ Σ₂` and `Fᵀ Σ₂ F` share them), so when Σ₁ is positive definite its
-//! Cholesky factor is used — one eigenvalue-only decomposition in all, which at d = 2048 is
-//! several times cheaper than an eigendecomposition with vectors. When Cholesky fails (Σ₁
+//! Cholesky factor is used — one eigenvalue-only decomposition in all, skipping the
+//! eigenvectors that `Σ₁^{1/2}` would need (at d = 2048, nalgebra's decomposition with vectors
+//! takes minutes on one core). When Cholesky fails (Σ₁
 //! singular, as with fewer samples than dimensions) `F = Σ₁^{1/2} = Q Λ^{1/2} Qᵀ` from
 //! `Σ₁ = Q Λ Qᵀ`. Eigenvalues that round to slightly below zero are taken as zero. Everything
 //! is f64 (nalgebra).
