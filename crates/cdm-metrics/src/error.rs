@@ -47,6 +47,22 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The FID network's weights are not where they were looked for.
+    #[error("FID Inception weights not found at {}: run `cargo xtask fetch-fid` (or set CDM_FID_WEIGHTS to the file)", path.display())]
+    MissingFidWeights {
+        /// The path that was tried.
+        path: PathBuf,
+    },
+
+    /// A weights file or archive for the FID network is unreadable or does not fit the network.
+    #[error("{file}: {detail}")]
+    FidWeights {
+        /// The file.
+        file: String,
+        /// What is wrong, naming the tensor where there is one.
+        detail: String,
+    },
+
     /// Drawing or encoding a plot failed.
     #[error("{}: plotting failed: {message}", path.display())]
     Plot {

@@ -10,6 +10,8 @@
 //!   the region near the forward paths and the region away from them;
 //! - [`nll`]: dataset NLL in nats and bits/dim through the ITD estimator;
 //! - [`noise_accuracy`]: accuracy and confusion matrix of the implicit noise-level classifier;
+//! - [`fid`]: FID and KID of image sets with the FID Inception-v3 network on candle (weights
+//!   from `cargo xtask fetch-fid`);
 //! - [`stats`]: mean ± SD over seeds and Welch intervals for comparisons between recipes;
 //! - [`plot`]: PNG figures (samples vs data, error heat map with trajectories, line charts,
 //!   bands over seeds).
@@ -32,6 +34,7 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+pub mod fid;
 pub mod mmd;
 pub mod nll;
 pub mod noise_accuracy;
