@@ -174,12 +174,33 @@ pub fn read_inputs(path: &Path, target: &Target, already_standardized: bool) -> 
         };
         bail!("{}: points have {} values each, but {what} has dimension {}", path.display(), cloud.dim(), target.dim());
     }
-    Ok(match target.input_standardizer(already_standardized) {
+    let cloud = match target.input_standardizer(already_standardized) {
         Some(s) => s
             .apply(&cloud)
             .with_context(|| format!("{}: standardising with the run's standardizer.json", path.display()))?,
         None => cloud,
-    })
+    };
+    if target.dtype() == DType::F32 {
+        within_f32(&cloud, path)?;
+    }
+    Ok(cloud)
+}
+
+/// Refuses a point a network would see as ±∞ (beyond f32's range once in model units), naming
+/// its row and column, instead of answering NaN for it.
+fn within_f32(cloud: &PointCloud, path: &Path) -> Result<()> {
+    let limit = f64::from(f32::MAX);
+    if let Some(i) = cloud.data().iter().position(|v| v.abs() > limit) {
+        let (row, col) = (i / cloud.dim(), i % cloud.dim());
+        bail!(
+            "{}: row {}, column {}: {:e} (in model units) is beyond the f32 range the network computes in",
+            path.display(),
+            row + 1,
+            col + 1,
+            cloud.data()[i]
+        );
+    }
+    Ok(())
 }
 
 /// Parses `--levels` such as `inf,6,3,1,-1` (`inf`, `+inf`, `∞` or `clean` for clean data).
@@ -340,4 +361,17 @@ fn write_table(path: &Path, t: &NllTable) -> Result<()> {
         writeln!(out).with_context(io)?;
     }
     out.flush().with_context(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_beyond_f32_are_refused_by_row_and_column() {
+        let path = Path::new("x.csv");
+        assert!(within_f32(&PointCloud::new(vec![1.0, -3.0e38, 0.0, 2.0], 2).unwrap(), path).is_ok());
+        let err = within_f32(&PointCloud::new(vec![1.0, 2.0, 0.0, -1e39], 2).unwrap(), path).unwrap_err().to_string();
+        assert!(err.contains("x.csv: row 2, column 2") && err.contains("f32"), "{err}");
+    }
 }

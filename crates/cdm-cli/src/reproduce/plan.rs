@@ -138,10 +138,7 @@ pub fn dino_recipes() -> Vec<Recipe> {
             init: None,
         },
         Recipe {
-            key: "mse+cdl",
-            label: "ε-MSE + ½·improved CDL (our main job)",
-            objective: ObjectiveConfig::default(),
-            init: None,
+            key: "mse+cdl", label: "ε-MSE + ½·improved CDL", objective: ObjectiveConfig::default(), init: None
         },
         Recipe {
             key: "mse+cdl-ft",

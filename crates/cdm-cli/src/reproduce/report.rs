@@ -69,19 +69,14 @@ fn comparison_row<T>(
     metric: Metric<T>,
 ) -> Option<(String, Difference)> {
     let d = Difference::welch(&spread(a, metric)?, &spread(b, metric)?, LEVEL).ok()?;
-    let row = format!(
-        "| {} vs {} | {name} | {:+.*} | [{:+.*}, {:+.*}] | {} |\n",
-        a.recipe.key,
-        b.recipe.key,
-        decimals,
-        d.delta,
-        decimals,
-        d.low,
-        decimals,
-        d.high,
-        d.verdict()
-    );
+    let (delta, interval) = interval(&d, decimals);
+    let row = format!("| {} vs {} | {name} | {delta} | {interval} | {} |\n", a.recipe.key, b.recipe.key, d.verdict());
     Some((row, d))
+}
+
+/// `Δ` and its interval with `decimals` decimals and explicit signs: `("-0.00263", "[-0.00349, -0.00177]")`.
+fn interval(d: &Difference, decimals: usize) -> (String, String) {
+    (format!("{:+.*}", decimals, d.delta), format!("[{:+.*}, {:+.*}]", decimals, d.low, decimals, d.high))
 }
 
 fn comparison_table<T>(runs: &[RecipeRuns<T>], metrics: &[(&'static str, usize, Metric<T>)]) -> String {
@@ -97,8 +92,8 @@ fn comparison_table<T>(runs: &[RecipeRuns<T>], metrics: &[(&'static str, usize, 
     s
 }
 
-/// A claim's line: the verdict of `a` against the baseline on `metric`, `lower` meaning the
-/// claim is that `a` is lower.
+/// A claim's line: the verdict of `a` against the baseline on `metric`, where the claim is
+/// that `a` is lower.
 fn claim<T>(runs: &[RecipeRuns<T>], a: &str, name: &str, decimals: usize, metric: Metric<T>) -> String {
     let (Some(ra), Some(rb)) = (find(runs, a), find(runs, BASELINE)) else {
         return format!("  - {a}: not run\n");
@@ -112,16 +107,8 @@ fn claim<T>(runs: &[RecipeRuns<T>], a: &str, name: &str, decimals: usize, metric
             } else {
                 "higher: contradicted"
             };
-            format!(
-                "  - {a} vs {BASELINE}: Δ = {:+.*} [{:+.*}, {:+.*}], {} — {direction}\n",
-                decimals,
-                d.delta,
-                decimals,
-                d.low,
-                decimals,
-                d.high,
-                d.verdict()
-            )
+            let (delta, interval) = interval(&d, decimals);
+            format!("  - {a} vs {BASELINE}: Δ = {delta} {interval}, {} — {direction}\n", d.verdict())
         }
         None => format!("  - {a}: fewer than two seeds, no interval\n"),
     }
