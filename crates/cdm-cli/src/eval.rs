@@ -13,6 +13,8 @@
 //! - for `gmm1d`: the score-error map against the exact two-mode mixture (Figure 1 of the
 //!   paper) with a few ParaDiGMS trajectories (`ood_map.png`), in model units.
 //!
+//! Image runs are evaluated by [`crate::eval_images`] (FID, KID and pixel MMD²).
+//!
 //! Every random draw is seeded, so the same `--seed` gives the same `eval.json`.
 
 use std::path::{Path, PathBuf};
@@ -31,6 +33,7 @@ use cdm_samplers::TrajectoryRecorder;
 
 use crate::admission;
 use crate::data::{POINT_ROWS_PER_CALL as ROWS_PER_CALL, PointData, load_points};
+use crate::dataset::DataKind;
 use crate::gmm1d_map;
 use crate::nll::{level_label, parse_levels};
 use crate::progress::SamplingProgress;
@@ -53,9 +56,13 @@ pub struct EvalArgs {
     /// Sampler options (default: sequential DDPM, 1000 steps).
     #[command(flatten)]
     pub sampler: SamplerArgs,
-    /// Samples drawn for MMD and sliced W₂.
+    /// Samples drawn for MMD and sliced W₂ (images: for FID, KID and MMD).
     #[arg(long, default_value_t = 2000)]
     pub n: usize,
+    /// Image runs: the FID Inception weights (default: where `cargo xtask fetch-fid` writes
+    /// them; without them FID and KID are skipped with a note).
+    #[arg(long)]
+    pub fid_weights: Option<PathBuf>,
     /// Seed of every random draw of the evaluation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -181,6 +188,9 @@ pub fn run(args: &EvalArgs) -> Result<PathBuf> {
     let run = SavedRun::open(dir)?;
     let cfg = run.config();
     let device = run.device(args.device.as_deref())?;
+    if cfg.data.dataset.kind() == DataKind::Images {
+        return crate::eval_images::run(args, &run, &device);
+    }
     let net = run.network(Weights::Ema, &device)?;
     let data = load_points(&cfg.data)?;
     let dim = data.train.dim();

@@ -8,10 +8,12 @@ mod data;
 mod dataset;
 mod device;
 mod eval;
+mod eval_images;
 mod exact_spec;
 #[cfg(test)]
 mod fuzz;
 mod gmm1d_map;
+mod image_metrics;
 mod model;
 mod nll;
 mod noise_level;

@@ -100,7 +100,8 @@ impl SamplerArgs {
         self.parallel || self.sampler == SamplerKind::Paradigms
     }
 
-    fn step_count(&self) -> usize {
+    /// Positions of the chain (default: 1000 DDPM, 50 DDIM, 18 EDM).
+    pub fn step_count(&self) -> usize {
         self.steps.unwrap_or(match self.sampler {
             SamplerKind::Ddpm | SamplerKind::Paradigms => 1000,
             SamplerKind::Ddim => 50,
@@ -143,9 +144,27 @@ impl SamplerArgs {
         observer: &mut dyn cdm_samplers::Observer,
         rows_per_call: usize,
     ) -> Result<(Tensor, SamplerStats)> {
+        self.run_rows(d, 0..n, sample_shape, seed, device, observer, rows_per_call)
+    }
+
+    /// Samples `rows` of the sequence [`run`](Self::run) draws with `seed`: the same noise
+    /// per sample, so a batch split into groups gives the samples of one call.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_rows(
+        &self,
+        d: &dyn Denoiser,
+        rows: std::ops::Range<usize>,
+        sample_shape: &[usize],
+        seed: u64,
+        device: &Device,
+        observer: &mut dyn cdm_samplers::Observer,
+        rows_per_call: usize,
+    ) -> Result<(Tensor, SamplerStats)> {
+        let n = rows.len();
         self.admit(n, sample_shape.iter().product())?;
         let map = self.step_map(&DiscreteSchedule::ddpm())?;
-        let noise = SamplerNoise::seeded(&NoiseSource::new(seed), 0, n, sample_shape, DType::F32, device)?;
+        let noise =
+            SamplerNoise::seeded(&NoiseSource::new(seed), rows.start as u64, n, sample_shape, DType::F32, device)?;
         // detached per chunk: only one chunk's activations are alive at a time
         let d = Chunked::new(Detached(d), self.max_rows.unwrap_or(rows_per_call))?;
         let out = if self.is_parallel() {

@@ -15,6 +15,8 @@
 //! interrupted run resumes bit-exactly from its last checkpoint.
 
 mod dino;
+mod fashion;
+mod fashion_report;
 mod figure1;
 mod plan;
 mod report;
@@ -52,8 +54,11 @@ pub enum Experiment {
     Dino,
     /// Figure 1: the 1-D two-mode mixture 0.5·N(−5, 1) + 0.5·N(5, 1).
     Gmm1d,
-    /// Both.
+    /// Dino and Figure 1.
     All,
+    /// Fashion-MNIST 28×28: CDL fine-tuning against MSE continued, FID and KID under DDIM,
+    /// ParaDiGMS and EDM Heun.
+    FashionMnist,
 }
 
 /// `cdm reproduce` options.
@@ -71,6 +76,13 @@ pub struct ReproduceArgs {
     /// Where the runs and the report go.
     #[arg(long, default_value = "runs/reproduce")]
     pub out: PathBuf,
+    /// Fashion-MNIST's IDX directory (`apt-get install dataset-fashion-mnist` puts it at the
+    /// default).
+    #[arg(long, default_value = fashion::DEFAULT_DATA_DIR)]
+    pub data: PathBuf,
+    /// The FID Inception weights (default: where `cargo xtask fetch-fid` writes them).
+    #[arg(long)]
+    pub fid_weights: Option<PathBuf>,
     /// cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -101,6 +113,12 @@ pub fn run(args: &ReproduceArgs) -> Result<PathBuf> {
         let runs = reproduction.figure1(&recipes)?;
         write_part(&args.out, "gmm1d", &report::figure1_section(&plan, &budget, &runs))?;
     }
+    if args.experiment == Experiment::FashionMnist {
+        let plan = fashion::FashionPlan::new(args.budget, args.seeds);
+        let recipes = fashion::recipes();
+        let section = reproduction.fashion(&plan, &recipes)?;
+        write_part(&args.out, "fashion-mnist", &fashion_report::section(&plan, &budget, &section))?;
+    }
     // report.md gathers every experiment reproduced into this directory so far
     let mut text = format!(
         "# Reproduction: contrastive diffusion loss against the DDPM loss\n\n\
@@ -112,7 +130,7 @@ pub fn run(args: &ReproduceArgs) -> Result<PathBuf> {
         started.elapsed().as_secs_f64(),
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into()),
     );
-    for part in ["dino", "gmm1d"] {
+    for part in ["dino", "gmm1d", "fashion-mnist"] {
         if let Ok(section) = std::fs::read_to_string(args.out.join(format!("{part}-report.md"))) {
             text.push_str(&section);
         }
@@ -136,9 +154,9 @@ struct Reproduction<'a> {
 }
 
 impl Reproduction<'_> {
-    /// The run directory of recipe `key` at `seed` on `toy`.
-    fn dir(&self, toy: Toy, key: &str, seed: u64) -> PathBuf {
-        self.args.out.join(toy.name()).join(key).join(format!("seed{seed}"))
+    /// The run directory of recipe `key` at `seed` on data set `data`.
+    fn dir(&self, data: &str, key: &str, seed: u64) -> PathBuf {
+        self.args.out.join(data).join(key).join(format!("seed{seed}"))
     }
 
     /// The configuration of `recipe` at `seed` on `toy`.
@@ -163,8 +181,7 @@ impl Reproduction<'_> {
         cfg
     }
 
-    /// Trains (or reuses) `recipe` at `seed` and measures it with `measure`, unless `file` in
-    /// its directory holds a measurement that `fresh` accepts.
+    /// Trains (or reuses) `recipe` at `seed` on a toy and measures it (see [`Self::measured`]).
     fn trained_and_measured<T: Serialize + DeserializeOwned>(
         &self,
         (recipe, toy, seed): (&Recipe, Toy, u64),
@@ -172,16 +189,30 @@ impl Reproduction<'_> {
         fresh: impl Fn(&T) -> bool,
         measure: impl FnOnce(&Path, &SavedRun) -> Result<T>,
     ) -> Result<(runs::Trained, T)> {
-        let dir = self.dir(toy, recipe.key, seed);
-        let init = recipe.init.map(|from| Init::Weights(self.dir(toy, from, seed)));
-        let trained = runs::ensure_trained(&dir, &self.run_config(recipe, toy, seed), init)?;
+        let dir = self.dir(toy.name(), recipe.key, seed);
+        let init = recipe.init.map(|from| Init::Weights(self.dir(toy.name(), from, seed)));
+        self.measured(&dir, &self.run_config(recipe, toy, seed), init, file, fresh, measure)
+    }
+
+    /// Trains (or reuses) `cfg` in `dir` and measures it with `measure`, unless `file` in `dir`
+    /// holds a measurement that `fresh` accepts.
+    fn measured<T: Serialize + DeserializeOwned>(
+        &self,
+        dir: &Path,
+        cfg: &RunConfig,
+        init: Option<Init>,
+        file: &str,
+        fresh: impl Fn(&T) -> bool,
+        measure: impl FnOnce(&Path, &SavedRun) -> Result<T>,
+    ) -> Result<(runs::Trained, T)> {
+        let trained = runs::ensure_trained(dir, cfg, init)?;
         let path = dir.join(file);
         if let Ok(cached) = read_json::<T>(&path)
             && fresh(&cached)
         {
             return Ok((trained, cached));
         }
-        let measured = measure(&dir, &SavedRun::open(&dir)?)?;
+        let measured = measure(dir, &SavedRun::open(dir)?)?;
         write_json(&path, &measured)?;
         Ok((trained, measured))
     }

@@ -10,7 +10,7 @@ use super::plan::{BASELINE, Plan, Recipe, comparisons};
 use super::runs::Trained;
 
 /// Confidence level of every interval.
-const LEVEL: f64 = 0.95;
+pub(super) const LEVEL: f64 = 0.95;
 
 /// The paper's Dino numbers (authors' notebook: 2000 samples, whole-chain ParaDiGMS, τ = 0.1):
 /// recipe, MMD², Picard rounds, NFE per sample.
@@ -43,11 +43,11 @@ fn sequential_mmd(e: &DinoEval) -> f64 {
     e.sequential.iter().map(|s| s.mmd).sum::<f64>() / e.sequential.len().max(1) as f64
 }
 
-fn spread<T>(runs: &RecipeRuns<T>, metric: Metric<T>) -> Option<Spread> {
+pub(super) fn spread<T>(runs: &RecipeRuns<T>, metric: impl Fn(&T) -> f64) -> Option<Spread> {
     Spread::of(&runs.seeds.iter().map(|(_, e)| metric(e)).collect::<Vec<_>>()).ok()
 }
 
-fn cell(s: Option<Spread>, decimals: usize) -> String {
+pub(super) fn cell(s: Option<Spread>, decimals: usize) -> String {
     match s {
         Some(s) if s.n > 1 => format!("{:.*} ± {:.*}", decimals, s.mean, decimals, s.sd),
         Some(s) => format!("{:.*}", decimals, s.mean),
@@ -75,7 +75,7 @@ fn comparison_row<T>(
 }
 
 /// `Δ` and its interval with `decimals` decimals and explicit signs: `("-0.00263", "[-0.00349, -0.00177]")`.
-fn interval(d: &Difference, decimals: usize) -> (String, String) {
+pub(super) fn interval(d: &Difference, decimals: usize) -> (String, String) {
     (format!("{:+.*}", decimals, d.delta), format!("[{:+.*}, {:+.*}]", decimals, d.low, decimals, d.high))
 }
 
@@ -100,17 +100,21 @@ fn claim<T>(runs: &[RecipeRuns<T>], a: &str, name: &str, decimals: usize, metric
     };
     match comparison_row(ra, rb, name, decimals, metric) {
         Some((_, d)) => {
-            let direction = if !d.resolved() {
-                "no difference resolved"
-            } else if d.delta < 0.0 {
-                "lower: supported"
-            } else {
-                "higher: contradicted"
-            };
             let (delta, interval) = interval(&d, decimals);
-            format!("  - {a} vs {BASELINE}: Δ = {delta} {interval}, {} — {direction}\n", d.verdict())
+            format!("  - {a} vs {BASELINE}: Δ = {delta} {interval}, {} — {}\n", d.verdict(), lower_is_claimed(&d))
         }
         None => format!("  - {a}: fewer than two seeds, no interval\n"),
+    }
+}
+
+/// How a difference bears on a claim that `a` is lower than `b`.
+pub(super) fn lower_is_claimed(d: &Difference) -> &'static str {
+    if !d.resolved() {
+        "no difference resolved"
+    } else if d.delta < 0.0 {
+        "lower: supported"
+    } else {
+        "higher: contradicted"
     }
 }
 

@@ -58,7 +58,9 @@ fn comparable(cfg: &RunConfig) -> serde_json::Value {
     let mut v = serde_json::to_value(cfg).unwrap_or_default();
     v["train"]["progress"] = serde_json::Value::Null;
     if let Some(model) = v["model"].as_object_mut() {
-        model.remove("dim"); // filled in from the data when the run starts
+        // filled in from the data when the run starts: the MLP's input width, the UNet's size
+        model.remove("dim");
+        model.remove("sample_size");
     }
     v
 }
