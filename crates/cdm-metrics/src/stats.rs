@@ -90,8 +90,9 @@ impl Difference {
         let var = va + vb;
         let delta = a.mean - b.mean;
         if var == 0.0 {
-            // no spread at all: the difference is exact
-            return Ok(Self { delta, std_err: 0.0, dof: f64::INFINITY, level, low: delta, high: delta });
+            // no spread observed on either side (e.g. integer Picard rounds that agree across
+            // three seeds): the standard error cannot be estimated, so neither can an interval
+            return Ok(Self { delta, std_err: 0.0, dof: f64::NAN, level, low: f64::NEG_INFINITY, high: f64::INFINITY });
         }
         let dof = var * var / (va * va / (a.n - 1) as f64 + vb * vb / (b.n - 1) as f64);
         let t = student_t_quantile(0.5 + level / 2.0, dof)?;
@@ -113,9 +114,12 @@ impl Difference {
         self.low > 0.0 || self.high < 0.0
     }
 
-    /// `"resolved at 4.2 σ"` or `"not resolved (1.1 σ)"`.
+    /// `"resolved at 4.2 σ"`, `"not resolved (1.1 σ)"`, or, when neither side varied,
+    /// `"not testable (no spread on either side)"`.
     pub fn verdict(&self) -> String {
-        if self.resolved() {
+        if self.std_err == 0.0 {
+            "not testable (no spread on either side)".into()
+        } else if self.resolved() {
             format!("resolved at {:.1} σ", self.sigmas())
         } else {
             format!("not resolved ({:.1} σ)", self.sigmas())
@@ -170,6 +174,18 @@ mod tests {
         }
         assert!(student_t_quantile(1.0, 3.0).is_err());
         assert!(student_t_quantile(0.5, 0.0).is_err());
+    }
+
+    /// Three seeds each of 37 and 36 rounds: a difference of 1 with no measured spread is
+    /// no evidence (the seeds' spread is unknown, not zero), so no interval and no verdict.
+    #[test]
+    fn no_spread_on_either_side_is_not_testable() {
+        let (a, b) = (Spread::of(&[37.0; 3]).unwrap(), Spread::of(&[36.0; 3]).unwrap());
+        let d = Difference::welch(&a, &b, 0.95).unwrap();
+        assert_eq!(d.delta, 1.0);
+        assert!(!d.resolved());
+        assert_eq!(d.verdict(), "not testable (no spread on either side)");
+        assert!(d.low.is_infinite() && d.high.is_infinite());
     }
 
     #[test]

@@ -148,7 +148,7 @@ impl FashionPlan {
         [self.samples, self.references, self.ddim_steps, self.edm_steps, self.group]
     }
 
-    /// The three samplers: label, options, ParaDiGMS groups.
+    /// The three samplers, labelled: DDIM, ParaDiGMS over the same DDIM chain, EDM Heun.
     pub fn samplers(&self) -> [(&'static str, SamplerArgs); 3] {
         let ddim = SamplerArgs { sampler: SamplerKind::Ddim, steps: Some(self.ddim_steps), ..Default::default() };
         let paradigms = SamplerArgs { parallel: true, window: None, tolerance: TOLERANCE, ..ddim.clone() };
