@@ -114,6 +114,7 @@ fn features(net: &InceptionV3, images: &Tensor, what: &str, progress: bool) -> R
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_message(what.to_string());
+    let started = std::time::Instant::now();
     let mut out = Vec::with_capacity(n * net.feature_dim());
     for start in (0..n).step_by(BATCH) {
         let chunk = quantised(&images.narrow(0, start, BATCH.min(n - start))?)?;
@@ -121,6 +122,8 @@ fn features(net: &InceptionV3, images: &Tensor, what: &str, progress: bool) -> R
         bar.set_position((start + BATCH).min(n) as u64);
     }
     bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(what, n, seconds, images_per_second = n as f64 / seconds, "Inception features");
     Ok(out)
 }
 
