@@ -104,7 +104,9 @@ impl FidScorer {
 
 /// 8-bit quantisation of `[−1, 1]` images to the network's `[0, 1]`.
 fn quantised(images: &Tensor) -> Result<Tensor> {
-    Ok(((images.to_dtype(DType::F32)? + 1.0)? * 127.5)?.round()?.clamp(0.0, 255.0)?.affine(1.0 / 255.0, 0.0)?)
+    let bytes = ((images.to_dtype(DType::F32)? + 1.0)? * 127.5)?.round()?.clamp(0.0, 255.0)?;
+    // A true division, as PyTorch's `x / 255`: multiplying by 1/255 is off by an ulp for some bytes.
+    Ok(bytes.broadcast_div(&Tensor::new(255f32, images.device())?)?)
 }
 
 fn features(net: &InceptionV3, images: &Tensor, what: &str, progress: bool) -> Result<Vec<f64>> {
