@@ -74,8 +74,11 @@ fn fashion_reproduction_scores_every_sampler_with_intervals_and_caches() {
     {
         assert!(report.contains(row), "no {row}:\n{report}");
     }
-    // two draws per recipe: each claim has an interval and a verdict
-    let verdicts = report.lines().filter(|l| l.contains("Δ = ") && l.contains("resolved")).count();
+    // two draws per recipe: each claim has a paired and a Welch interval, each with its verdict
+    let verdicts = report
+        .lines()
+        .filter(|l| l.contains("Δ = ") && l.contains("paired [") && l.contains("Welch [") && l.contains("resolved"))
+        .count();
     assert_eq!(verdicts, 6, "{report}");
     for key in ["mse-cdl-ft", "mse-cont"] {
         for sampler in ["ddim", "paradigms", "edm"] {
