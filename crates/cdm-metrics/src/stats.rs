@@ -248,17 +248,17 @@ mod tests {
         assert!((rate - 0.95).abs() < 0.014, "coverage {rate}");
     }
 
-    /// d = (0.5, 0.2, 0.6, 0.1): d̄ = 0.35, s_d = √(0.17/3), SE = s_d/2, t₀.₉₇₅,₃ = 3.1824;
+    /// d = (0.5, 0.4, 0.6, 0.5): d̄ = 0.5, s_d = √(0.02/3), SE = s_d/2, t₀.₉₇₅,₃ = 3.1824;
     /// the pairs share a large common term, so Welch's interval on the same numbers is far wider.
     #[test]
     fn paired_interval_is_the_t_interval_of_the_differences() {
-        let (a, b) = ([1.0, 2.0, 3.0, 4.0], [0.5, 1.8, 2.4, 3.9]);
+        let (a, b) = ([1.0, 2.0, 3.0, 4.0], [0.5, 1.6, 2.4, 3.5]);
         let d = Difference::paired(&a, &b, 0.95).unwrap();
-        let se = (0.17f64 / 3.0).sqrt() / 2.0;
-        assert!((d.delta - 0.35).abs() < 1e-12);
+        let se = (0.02f64 / 3.0).sqrt() / 2.0;
+        assert!((d.delta - 0.5).abs() < 1e-12);
         assert!((d.std_err - se).abs() < 1e-12);
         assert_eq!(d.dof, 3.0);
-        assert!((d.high - 0.35 - 3.182446 * se).abs() < 1e-5, "{d:?}");
+        assert!((d.high - 0.5 - 3.182446 * se).abs() < 1e-5, "{d:?}");
         assert!(d.resolved());
         let welch = Difference::welch(&Spread::of(&a).unwrap(), &Spread::of(&b).unwrap(), 0.95).unwrap();
         assert!(!welch.resolved() && welch.std_err > 5.0 * d.std_err, "{welch:?}");
