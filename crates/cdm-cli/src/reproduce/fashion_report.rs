@@ -38,17 +38,17 @@ fn kid(i: usize) -> impl Fn(&FashionDraw) -> f64 + Copy {
     move |d| d.samplers[i].score.kid * KID_SCALE
 }
 
-/// `a − b` on `metric`, paired and Welch, when both sides have two values. Entry `i` of both
+/// `a − b` on `metric`: the paired and the Welch interval, when both sides have two values. Entry `i` of both
 /// recipes is the same (fine-tune seed, draw): the same training seed and sampler noise.
 fn differences(
     a: &RecipeRuns<FashionDraw>,
     b: &RecipeRuns<FashionDraw>,
     metric: impl Fn(&FashionDraw) -> f64 + Copy,
-) -> Option<[(&'static str, Difference); 2]> {
+) -> Option<(Difference, Difference)> {
     let values = |r: &RecipeRuns<FashionDraw>| r.seeds.iter().map(|(_, d)| metric(d)).collect::<Vec<_>>();
     let paired = Difference::paired(&values(a), &values(b), LEVEL).ok()?;
     let welch = Difference::welch(&spread(a, metric)?, &spread(b, metric)?, LEVEL).ok()?;
-    Some([("paired", paired), ("Welch", welch)])
+    Some((paired, welch))
 }
 
 /// The section.
@@ -121,7 +121,7 @@ pub fn section(plan: &FashionPlan, budget: &str, f: &FashionRuns) -> String {
         for (metric, ds) in
             [("FID", differences(cdl, control, fid(i))), ("KID × 10³", differences(cdl, control, kid(i)))]
         {
-            let Some([(_, paired), (_, welch)]) = ds else {
+            let Some((paired, welch)) = ds else {
                 s.push_str(&format!("  - {metric}: fewer than two draws, no interval\n"));
                 continue;
             };
