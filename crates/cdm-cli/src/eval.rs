@@ -373,7 +373,7 @@ fn ood_map(
         }
     };
     // a few ParaDiGMS trajectories of the same DDPM chain
-    let steps = match args.sampler.sampler {
+    let steps = match args.sampler.kind() {
         SamplerKind::Ddpm | SamplerKind::Paradigms => args.sampler.steps.unwrap_or(1000),
         _ => 1000,
     };
@@ -381,7 +381,7 @@ fn ood_map(
     let mut rounds = 0;
     if args.trajectories > 0 {
         let paradigms = SamplerArgs {
-            sampler: SamplerKind::Paradigms,
+            sampler: Some(SamplerKind::Paradigms),
             steps: Some(steps),
             tolerance: args.sampler.tolerance,
             max_rounds: Some(args.sampler.max_rounds.unwrap_or(200)),

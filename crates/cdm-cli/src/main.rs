@@ -18,6 +18,7 @@ mod model;
 mod nll;
 mod noise_level;
 mod objective;
+mod pipeline;
 mod progress;
 mod report;
 mod reproduce;
@@ -48,7 +49,7 @@ struct Cli {
 enum Command {
     /// Train a denoiser (default: Dino, residual MLP, MSE + improved CDL, CPU; images: the UNet).
     Train(train::TrainArgs),
-    /// Sample a trained run (DDPM, DDIM, EDM; sequential or ParaDiGMS).
+    /// Sample a trained run or a diffusers pipeline (DDPM, DDIM, EDM; sequential or ParaDiGMS).
     Sample(sample::SampleArgs),
     /// Evaluate a trained run: MMD, sliced W₂, held-out NLL, noise-level accuracy, plots → eval.json.
     Eval(eval::EvalArgs),

@@ -29,9 +29,10 @@ pub enum SamplerKind {
 /// Sampler options.
 #[derive(Clone, Debug, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct SamplerArgs {
-    /// Step map (`paradigms` = DDPM under ParaDiGMS).
-    #[arg(long, value_enum, default_value = "ddpm")]
-    pub sampler: SamplerKind,
+    /// Step map (`paradigms` = DDPM under ParaDiGMS) [default: ddpm, or a diffusers pipeline's
+    /// own scheduler].
+    #[arg(long, value_enum)]
+    pub sampler: Option<SamplerKind>,
     /// Sampling steps (default: 1000 DDPM, 50 DDIM, 18 EDM).
     #[arg(long)]
     pub steps: Option<usize>,
@@ -63,7 +64,7 @@ pub struct SamplerArgs {
 impl Default for SamplerArgs {
     fn default() -> Self {
         Self {
-            sampler: SamplerKind::Ddpm,
+            sampler: None,
             steps: None,
             parallel: false,
             window: None,
@@ -87,8 +88,13 @@ impl SamplerArgs {
         label
     }
 
+    /// The step map: `--sampler`, DDPM when unset.
+    pub fn kind(&self) -> SamplerKind {
+        self.sampler.unwrap_or(SamplerKind::Ddpm)
+    }
+
     fn map_name(&self) -> &'static str {
-        match self.sampler {
+        match self.kind() {
             SamplerKind::Ddpm | SamplerKind::Paradigms => "ddpm",
             SamplerKind::Ddim => "ddim",
             SamplerKind::Edm => "edm",
@@ -97,25 +103,25 @@ impl SamplerArgs {
     }
 
     fn is_parallel(&self) -> bool {
-        self.parallel || self.sampler == SamplerKind::Paradigms
+        self.parallel || self.kind() == SamplerKind::Paradigms
     }
 
     /// Positions of the chain (default: 1000 DDPM, 50 DDIM, 18 EDM).
     pub fn step_count(&self) -> usize {
-        self.steps.unwrap_or(match self.sampler {
+        self.steps.unwrap_or(match self.kind() {
             SamplerKind::Ddpm | SamplerKind::Paradigms => 1000,
             SamplerKind::Ddim => 50,
             SamplerKind::Edm | SamplerKind::EdmChurn => 18,
         })
     }
 
-    fn step_map(&self, schedule: &DiscreteSchedule) -> Result<Box<dyn StepMap>> {
+    fn step_map(&self, chain: &Chain) -> Result<Box<dyn StepMap>> {
         let steps = self.step_count();
-        Ok(match self.sampler {
+        Ok(match self.kind() {
             SamplerKind::Ddpm | SamplerKind::Paradigms => {
-                Box::new(DdpmConfig { steps, ..Default::default() }.build(schedule)?)
+                Box::new(DdpmConfig { steps, ..chain.ddpm }.build(&chain.schedule)?)
             }
-            SamplerKind::Ddim => Box::new(DdimConfig { steps, eta: self.eta, ..Default::default() }.build(schedule)?),
+            SamplerKind::Ddim => Box::new(DdimConfig { steps, eta: self.eta, ..chain.ddim }.build(&chain.schedule)?),
             SamplerKind::Edm => Box::new(EdmHeunConfig { steps, ..Default::default() }.build()?),
             SamplerKind::EdmChurn => {
                 Box::new(EdmStochasticConfig { steps, s_churn: self.churn, ..Default::default() }.build()?)
@@ -160,11 +166,30 @@ impl SamplerArgs {
         observer: &mut dyn cdm_samplers::Observer,
         rows_per_call: usize,
     ) -> Result<(Tensor, SamplerStats)> {
-        let n = rows.len();
-        self.admit(n, sample_shape.iter().product())?;
-        let map = self.step_map(&DiscreteSchedule::ddpm())?;
-        let noise =
-            SamplerNoise::seeded(&NoiseSource::new(seed), rows.start as u64, n, sample_shape, DType::F32, device)?;
+        let noise = SamplerNoise::seeded(
+            &NoiseSource::new(seed),
+            rows.start as u64,
+            rows.len(),
+            sample_shape,
+            DType::F32,
+            device,
+        )?;
+        self.sample(d, &Chain::default(), &noise, observer, rows_per_call)
+    }
+
+    /// Runs the step map built on `chain` from `noise`, at most `--max-rows` (else
+    /// `rows_per_call`) rows per denoiser call.
+    pub fn sample(
+        &self,
+        d: &dyn Denoiser,
+        chain: &Chain,
+        noise: &SamplerNoise,
+        observer: &mut dyn cdm_samplers::Observer,
+        rows_per_call: usize,
+    ) -> Result<(Tensor, SamplerStats)> {
+        let init = noise.init();
+        self.admit(noise.batch(), init.elem_count() / noise.batch())?;
+        let map = self.step_map(chain)?;
         // detached per chunk: only one chunk's activations are alive at a time
         let d = Chunked::new(Detached(d), self.max_rows.unwrap_or(rows_per_call))?;
         let out = if self.is_parallel() {
@@ -173,10 +198,28 @@ impl SamplerArgs {
                 tolerance: self.tolerance,
                 max_rounds: self.max_rounds,
             };
-            cdm_samplers::Sampler::sample(&Paradigms::new(cfg)?, &d, map.as_ref(), &noise, observer)?
+            cdm_samplers::Sampler::sample(&Paradigms::new(cfg)?, &d, map.as_ref(), noise, observer)?
         } else {
-            cdm_samplers::Sampler::sample(&Sequential, &d, map.as_ref(), &noise, observer)?
+            cdm_samplers::Sampler::sample(&Sequential, &d, map.as_ref(), noise, observer)?
         };
         Ok((out.x, out.stats))
+    }
+}
+
+/// The schedule and the DDPM/DDIM settings the step maps are built on: this project's (the DDPM
+/// schedule, trailing spacing, no clipping) or a diffusers scheduler's.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    /// The training schedule.
+    pub schedule: DiscreteSchedule,
+    /// DDPM's settings but `steps`.
+    pub ddpm: DdpmConfig,
+    /// DDIM's settings but `steps` and `eta`.
+    pub ddim: DdimConfig,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Self { schedule: DiscreteSchedule::ddpm(), ddpm: DdpmConfig::default(), ddim: DdimConfig::default() }
     }
 }

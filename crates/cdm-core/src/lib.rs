@@ -8,6 +8,7 @@
 //!   of α, and the timestep grids samplers visit;
 //! - [`Denoiser`]: ε̂(z, α), plus [`TimestepDenoiser`] for networks conditioned on timesteps
 //!   [`Chunked`], which caps the rows per call of any denoiser, and [`Detached`] for inference;
+//!   [`PredictionDenoiser`] reads x₀- and v-predicting networks as ε̂;
 //! - [`NoiseSource`]: seeded host-side noise, one stream per sample;
 //! - [`exact`]: Gaussian and Gaussian-mixture densities with closed-form ε̂ and log p_α — the
 //!   oracles every estimator and sampler is tested against;
@@ -31,6 +32,7 @@ pub mod log_snr;
 pub mod logistic;
 pub mod noise;
 pub mod noise_level;
+pub mod prediction;
 pub mod schedule;
 pub mod spacing;
 
@@ -45,6 +47,7 @@ pub use karras::KarrasSigmas;
 pub use logistic::TruncatedLogistic;
 pub use noise::{NoiseSource, Streams};
 pub use noise_level::{NoiseLevelClassifier, NoiseLevelPosterior};
+pub use prediction::{Prediction, PredictionDenoiser};
 pub use schedule::{BetaSchedule, DiscreteSchedule, TimestepInverse};
 pub use spacing::{TimestepSpacing, predecessors};
 

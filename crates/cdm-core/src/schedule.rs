@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! linear (Ho et al. 2020):   β_t = β_0 + (β_{T−1} − β_0)·t/(T−1)
+//! scaled linear (latent diffusion, diffusers `scaled_linear`):
+//!                            β_t = (√β_0 + (√β_{T−1} − √β_0)·t/(T−1))²
 //! cosine (Nichol & Dhariwal 2021, s = 0.008):
 //!                            ᾱ(u) = cos²((u/T + s)/(1 + s)·π/2) / cos²(s/(1 + s)·π/2),
 //!                            β_t = min(1 − ᾱ(t+1)/ᾱ(t), 0.999)
@@ -40,6 +42,13 @@ pub enum BetaSchedule {
         /// β_{T−1}.
         beta_end: f64,
     },
+    /// β whose square roots are linearly spaced from `√beta_start` to `√beta_end`, inclusive.
+    ScaledLinear {
+        /// β_0.
+        beta_start: f64,
+        /// β_{T−1}.
+        beta_end: f64,
+    },
     /// The squared-cosine ᾱ of improved DDPM, with offset `s`.
     Cosine {
         /// The small offset `s` (0.008 in the paper).
@@ -56,6 +65,7 @@ pub enum TimestepInverse {
     Exact,
     /// The authors' mapping: a 10× finer grid (linear) or the closed-form arccos (cosine),
     /// resolution 0.1, saturating outside the grid. Sits 0.5–1.4 steps away from `Exact`.
+    /// The scaled-linear schedule, which the authors did not use, maps exactly.
     Official,
 }
 
@@ -77,15 +87,16 @@ impl DiscreteSchedule {
 
     /// Linear β from `beta_start` to `beta_end` (inclusive) over `num_timesteps` steps.
     pub fn linear(num_timesteps: usize, beta_start: f64, beta_end: f64) -> Result<Self> {
-        check_len(num_timesteps)?;
-        for (field, b) in [("beta_start", beta_start), ("beta_end", beta_end)] {
-            if !(b > 0.0 && b < 1.0) {
-                return Err(Error::invalid(field, b, "must lie in (0, 1)"));
-            }
-        }
-        let last = (num_timesteps - 1).max(1) as f64;
-        let betas = (0..num_timesteps).map(|t| beta_start + (beta_end - beta_start) * t as f64 / last).collect();
+        check_beta_range(num_timesteps, beta_start, beta_end)?;
+        let betas = linspace(num_timesteps, beta_start, beta_end);
         Self::from_betas(BetaSchedule::Linear { beta_start, beta_end }, betas)
+    }
+
+    /// β = (linearly spaced √β from `√beta_start` to `√beta_end`)², as diffusers' `scaled_linear`.
+    pub fn scaled_linear(num_timesteps: usize, beta_start: f64, beta_end: f64) -> Result<Self> {
+        check_beta_range(num_timesteps, beta_start, beta_end)?;
+        let betas = linspace(num_timesteps, beta_start.sqrt(), beta_end.sqrt()).into_iter().map(|r| r * r).collect();
+        Self::from_betas(BetaSchedule::ScaledLinear { beta_start, beta_end }, betas)
     }
 
     /// The improved-DDPM cosine schedule with offset `s` (0.008 in the paper), β capped at 0.999.
@@ -104,6 +115,9 @@ impl DiscreteSchedule {
     pub fn new(kind: BetaSchedule, num_timesteps: usize) -> Result<Self> {
         match kind {
             BetaSchedule::Linear { beta_start, beta_end } => Self::linear(num_timesteps, beta_start, beta_end),
+            BetaSchedule::ScaledLinear { beta_start, beta_end } => {
+                Self::scaled_linear(num_timesteps, beta_start, beta_end)
+            }
             BetaSchedule::Cosine { s } => Self::cosine(num_timesteps, s),
         }
     }
@@ -179,6 +193,7 @@ impl DiscreteSchedule {
                     nearest_on_fine_grid(grid, log_snr)
                 }
                 BetaSchedule::Cosine { s } => cosine_closed_form_timestep(self.num_timesteps(), s, log_snr),
+                BetaSchedule::ScaledLinear { .. } => self.exact_timestep(log_snr),
             },
         }
     }
@@ -197,6 +212,23 @@ impl DiscreteSchedule {
         let (hi, lo) = (a[i - 1], a[i]);
         (i - 1) as f64 + (hi - log_snr) / (hi - lo)
     }
+}
+
+/// Checks the length and that both end points of a β range lie in (0, 1).
+fn check_beta_range(num_timesteps: usize, beta_start: f64, beta_end: f64) -> Result<()> {
+    check_len(num_timesteps)?;
+    for (field, b) in [("beta_start", beta_start), ("beta_end", beta_end)] {
+        if !(b > 0.0 && b < 1.0) {
+            return Err(Error::invalid(field, b, "must lie in (0, 1)"));
+        }
+    }
+    Ok(())
+}
+
+/// `n` values from `start` to `end`, both included.
+fn linspace(n: usize, start: f64, end: f64) -> Vec<f64> {
+    let last = (n - 1).max(1) as f64;
+    (0..n).map(|t| start + (end - start) * t as f64 / last).collect()
 }
 
 fn check_len(num_timesteps: usize) -> Result<()> {
@@ -256,6 +288,20 @@ mod tests {
         for (t, a) in [(10, 6.1201), (100, 2.1444), (500, -2.4727), (900, -8.2159)] {
             assert!((s.log_snrs()[t] - a).abs() < 1e-4, "α_{t} = {}", s.log_snrs()[t]);
         }
+    }
+
+    #[test]
+    fn scaled_linear_squares_linear_roots_and_ends_where_stable_diffusion_does() {
+        let s = DiscreteSchedule::scaled_linear(1000, 0.00085, 0.012).unwrap();
+        let (r0, r1) = (0.00085f64.sqrt(), 0.012f64.sqrt());
+        for t in [0usize, 1, 500, 999] {
+            let want = (r0 + (r1 - r0) * t as f64 / 999.0).powi(2);
+            assert!((s.betas()[t] - want).abs() < 1e-15, "β_{t} = {}", s.betas()[t]);
+        }
+        // √ᾱ_T = 0.068265 (Lin et al. 2024, *Common Diffusion Noise Schedules and Sample Steps
+        // are Flawed*, table 1: Stable Diffusion's terminal signal)
+        assert!((s.alpha_bar()[999].sqrt() - 0.068265).abs() < 1e-6, "{}", s.alpha_bar()[999].sqrt());
+        assert_eq!(s.timestep(s.log_snrs()[700], TimestepInverse::Official), 700.0);
     }
 
     #[test]

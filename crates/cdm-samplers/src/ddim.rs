@@ -1,16 +1,20 @@
 //! DDIM with stochasticity η (Song, Meng, Ermon 2021, *Denoising Diffusion Implicit Models*,
 //! arXiv:2010.02502, eqs. 12 and 16; diffusers `DDIMScheduler.step`, `docs/samplers.md` §4).
 //!
-//! Step `j` goes from `t = τ_j` to `s = τ_{j+1}` (from the list; `τ_S = −1`, ᾱ_{−1} = 1):
+//! Step `j` goes from `t = τ_j` to `s = τ_{j+1}` (from the list; `τ_S = −1`, ᾱ_{−1} = 1, or ᾱ_0
+//! with diffusers' `set_alpha_to_one = false`):
 //!
 //! ```text
 //! ε̂      = ε̂(x_j, α_t)
-//! x̂₀     = (x_j − √(1−ᾱ_t)·ε̂) / √ᾱ_t
+//! x̂₀     = (x_j − √(1−ᾱ_t)·ε̂) / √ᾱ_t,   clamped to [−r, r] with `clip_sample = Some(r)`
 //! σ̃²_j   = (1−ᾱ_s)/(1−ᾱ_t) · (1 − ᾱ_t/ᾱ_s)
 //! σ_j(η) = η·σ̃_j
 //! F_j(x_j) = √ᾱ_s·x̂₀ + √(1 − ᾱ_s − σ_j(η)²)·ε̂
 //! x_{j+1}  = F_j(x_j) + σ_j(η)·ξ_j
 //! ```
+//!
+//! Clipping changes x̂₀ only, not the ε̂ of the direction term, as diffusers' default
+//! `use_clipped_model_output = False`.
 //!
 //! η = 0 is the deterministic sampler (an ODE: no step noise is drawn); η = 1 has the marginals
 //! of the respaced DDPM with σ̃² variance. The ParaDiGMS tolerance is normalised by
@@ -23,13 +27,14 @@
 //! | `alpha_bar_t`, `alpha_bar_s` | ᾱ_t, ᾱ_s |
 //! | `log_snr` | α_t = logit(ᾱ_t) |
 //! | `eps`, `x0_hat` | ε̂, x̂₀ |
+//! | `clip_sample` | r |
 //! | `coef_x0`, `coef_eps` | √ᾱ_s, √(1 − ᾱ_s − σ_j(η)²) |
 //! | `noise_std` | σ_j(η) |
 
 use candle_core::Tensor;
 use cdm_core::{Denoiser, DiscreteSchedule, TimestepSpacing, predecessors};
 
-use crate::step_map::{MIN_VARIANCE, StepMap, check_rows, check_steps, per_row};
+use crate::step_map::{MIN_VARIANCE, StepMap, check_clip, check_rows, check_steps, clip, per_row};
 use crate::{Error, Result};
 
 /// Options of a [`Ddim`] sampler; the default is deterministic 50-step DDIM on the trailing grid.
@@ -42,11 +47,16 @@ pub struct DdimConfig {
     pub spacing: TimestepSpacing,
     /// Stochasticity η ∈ [0, 1]; 0 is deterministic.
     pub eta: f64,
+    /// Clamp x̂₀ to `[−r, r]` (diffusers' `clip_sample` with `clip_sample_range = r`).
+    pub clip_sample: Option<f64>,
+    /// ᾱ after the last step: 1 (`true`), or ᾱ_0 of the first training timestep (diffusers'
+    /// `set_alpha_to_one`).
+    pub set_alpha_to_one: bool,
 }
 
 impl Default for DdimConfig {
     fn default() -> Self {
-        Self { steps: 50, spacing: TimestepSpacing::Trailing, eta: 0.0 }
+        Self { steps: 50, spacing: TimestepSpacing::Trailing, eta: 0.0, clip_sample: None, set_alpha_to_one: true }
     }
 }
 
@@ -57,13 +67,16 @@ impl DdimConfig {
         if !(0.0..=1.0).contains(&self.eta) {
             return Err(Error::invalid("eta", self.eta, "must lie in [0, 1]"));
         }
+        check_clip(self.clip_sample)?;
+        let end = if self.set_alpha_to_one { 1.0 } else { schedule.alpha_bar()[0] };
         let timesteps = self.spacing.timesteps(schedule.num_timesteps(), self.steps)?;
         let prev = predecessors(&timesteps);
         let steps = timesteps
             .iter()
             .zip(&prev)
             .map(|(&t, &s)| {
-                let (alpha_bar_t, alpha_bar_s) = (schedule.alpha_bar_at(t as i64), schedule.alpha_bar_at(s));
+                let alpha_bar_t = schedule.alpha_bar_at(t as i64);
+                let alpha_bar_s = if s < 0 { end } else { schedule.alpha_bar_at(s) };
                 let posterior = (1.0 - alpha_bar_s) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_s);
                 let noise_var = self.eta * self.eta * posterior;
                 DdimStep {
@@ -77,7 +90,7 @@ impl DdimConfig {
                 }
             })
             .collect();
-        Ok(Ddim { timesteps, prev, eta: self.eta, steps })
+        Ok(Ddim { timesteps, prev, eta: self.eta, clip_sample: self.clip_sample, steps })
     }
 }
 
@@ -99,6 +112,7 @@ pub struct Ddim {
     timesteps: Vec<usize>,
     prev: Vec<i64>,
     eta: f64,
+    clip_sample: Option<f64>,
     steps: Vec<DdimStep>,
 }
 
@@ -142,6 +156,7 @@ impl StepMap for Ddim {
         let x0_hat = x
             .sub(&eps.broadcast_mul(&per_row(&pick(|s| s.noise_t), x)?)?)?
             .broadcast_div(&per_row(&pick(|s| s.signal_t), x)?)?;
+        let x0_hat = clip(x0_hat, self.clip_sample)?;
         let out = x0_hat
             .broadcast_mul(&per_row(&pick(|s| s.coef_x0), x)?)?
             .add(&eps.broadcast_mul(&per_row(&pick(|s| s.coef_eps), x)?)?)?;

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! ε̂    = ε̂(x_j, α_t)
-//! x̂₀   = (x_j − √(1−ᾱ_t)·ε̂) / √ᾱ_t
+//! x̂₀   = (x_j − √(1−ᾱ_t)·ε̂) / √ᾱ_t,   clamped to [−r, r] with `clip_sample = Some(r)`
 //! β′_j = 1 − ᾱ_t/ᾱ_s
 //! F_j(x_j) = μ_j = √ᾱ_s·β′_j/(1−ᾱ_t) · x̂₀ + √(1−β′_j)·(1−ᾱ_s)/(1−ᾱ_t) · x_j
 //! x_{j+1}  = μ_j + σ_j·ξ_j
@@ -27,6 +27,7 @@
 //! | `alpha_bar_t`, `alpha_bar_s` | ᾱ_t, ᾱ_s |
 //! | `log_snr` | α_t = logit(ᾱ_t) |
 //! | `eps`, `x0_hat` | ε̂, x̂₀ |
+//! | `clip_sample` | r |
 //! | `coef_x0`, `coef_xt` | the two coefficients of μ_j |
 //! | `variance` | σ²_j |
 
@@ -34,7 +35,7 @@ use candle_core::Tensor;
 use cdm_core::{Denoiser, DiscreteSchedule, TimestepSpacing, predecessors};
 
 use crate::Result;
-use crate::step_map::{StepMap, check_rows, check_steps, per_row, posterior_variance};
+use crate::step_map::{StepMap, check_clip, check_rows, check_steps, clip, per_row, posterior_variance};
 
 /// Which per-step variance DDPM adds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -58,11 +59,13 @@ pub struct DdpmConfig {
     pub spacing: TimestepSpacing,
     /// The per-step variance.
     pub variance: DdpmVariance,
+    /// Clamp x̂₀ to `[−r, r]` (diffusers' `clip_sample` with `clip_sample_range = r`).
+    pub clip_sample: Option<f64>,
 }
 
 impl Default for DdpmConfig {
     fn default() -> Self {
-        Self { steps: 1000, spacing: TimestepSpacing::Trailing, variance: DdpmVariance::FixedSmall }
+        Self { steps: 1000, spacing: TimestepSpacing::Trailing, variance: DdpmVariance::FixedSmall, clip_sample: None }
     }
 }
 
@@ -70,6 +73,7 @@ impl DdpmConfig {
     /// The step map on `schedule`; `steps` must lie in `1..=T`.
     pub fn build(&self, schedule: &DiscreteSchedule) -> Result<Ddpm> {
         check_steps(self.steps, schedule.num_timesteps())?;
+        check_clip(self.clip_sample)?;
         let timesteps = self.spacing.timesteps(schedule.num_timesteps(), self.steps)?;
         let prev = predecessors(&timesteps);
         let steps = timesteps
@@ -92,7 +96,7 @@ impl DdpmConfig {
                 }
             })
             .collect();
-        Ok(Ddpm { timesteps, prev, steps })
+        Ok(Ddpm { timesteps, prev, clip_sample: self.clip_sample, steps })
     }
 }
 
@@ -112,6 +116,7 @@ struct DdpmStep {
 pub struct Ddpm {
     timesteps: Vec<usize>,
     prev: Vec<i64>,
+    clip_sample: Option<f64>,
     steps: Vec<DdpmStep>,
 }
 
@@ -133,7 +138,7 @@ impl Ddpm {
         let x0_hat = x
             .sub(&eps.broadcast_mul(&per_row(&pick(|s| s.noise_t), x)?)?)?
             .broadcast_div(&per_row(&pick(|s| s.signal_t), x)?)?;
-        let mean = x0_hat
+        let mean = clip(x0_hat, self.clip_sample)?
             .broadcast_mul(&per_row(&pick(|s| s.coef_x0), x)?)?
             .add(&x.broadcast_mul(&per_row(&pick(|s| s.coef_xt), x)?)?)?;
         Ok(mean)

@@ -20,6 +20,9 @@
 //! reproduces the sequential samples. Runs return [`SamplerStats`] (`rounds`, `nfe`, `wall`, …)
 //! and report to an [`Observer`] (progress, [`TrajectoryRecorder`], per-round residuals).
 //!
+//! [`diffusers::SchedulerConfig`] reads a diffusers DDPM/DDIM `scheduler_config.json` into these
+//! maps, so a diffusers pipeline samples with its own settings, sequentially or with ParaDiGMS.
+//!
 //! DDPM/DDIM steps at training timestep `t` call the denoiser at α_t = logit(ᾱ_t); EDM steps at
 //! noise level σ call it at α = −2·ln σ on `x/√(1+σ²)`.
 //!
@@ -49,6 +52,7 @@
 
 mod ddim;
 mod ddpm;
+pub mod diffusers;
 mod edm_heun;
 mod edm_stochastic;
 mod error;

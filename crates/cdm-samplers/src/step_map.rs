@@ -107,6 +107,22 @@ pub(crate) fn check_steps(steps: usize, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// Checks a `clip_sample` range: positive and finite.
+pub(crate) fn check_clip(range: Option<f64>) -> Result<()> {
+    match range {
+        Some(r) if !(r > 0.0 && r.is_finite()) => Err(Error::invalid("clip_sample", r, "must be positive and finite")),
+        _ => Ok(()),
+    }
+}
+
+/// x̂₀ clamped to `[−r, r]`, or unchanged without a range.
+pub(crate) fn clip(x0_hat: Tensor, range: Option<f64>) -> Result<Tensor> {
+    Ok(match range {
+        Some(r) => x0_hat.clamp(-r, r)?,
+        None => x0_hat,
+    })
+}
+
 /// DDPM posterior variance σ̃² = (1 − ᾱ_s)/(1 − ᾱ_t)·(1 − ᾱ_t/ᾱ_s), clamped at 1e-20 as diffusers does.
 pub(crate) fn posterior_variance(alpha_bar_t: f64, alpha_bar_s: f64) -> f64 {
     ((1.0 - alpha_bar_s) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_s)).max(MIN_VARIANCE)

@@ -13,6 +13,7 @@ pub use grid::write_grid;
 pub use images::{ROWS_PER_CALL as IMAGE_ROWS_PER_CALL, load_images};
 pub use points::{PointData, ROWS_PER_CALL as POINT_ROWS_PER_CALL, load_points};
 pub use run_data::RunData;
+pub use sample_files::write_samples;
 
 use crate::config::DataConfig;
 use crate::dataset::DataKind;

@@ -105,7 +105,8 @@ impl Scorer<'_> {
         let refs: Vec<PointCloud> = (0..self.plan.sequential_draws.max(1))
             .map(|r| self.data.fresh_references(self.plan.references, draw_seed(seed, r))?.context("Dino is a toy"))
             .collect::<Result<_>>()?;
-        let ddpm = SamplerArgs { sampler: SamplerKind::Ddpm, steps: Some(self.plan.chain_steps), ..Default::default() };
+        let ddpm =
+            SamplerArgs { sampler: Some(SamplerKind::Ddpm), steps: Some(self.plan.chain_steps), ..Default::default() };
         let mut sequential = Vec::new();
         for (r, reference) in refs.iter().enumerate().take(self.plan.sequential_draws) {
             let (x, _) = self.sample(net, &ddpm, draw_seed(seed, r), &mut ())?;

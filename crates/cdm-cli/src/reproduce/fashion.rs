@@ -150,9 +150,9 @@ impl FashionPlan {
 
     /// The three samplers, labelled: DDIM, ParaDiGMS over the same DDIM chain, EDM Heun.
     pub fn samplers(&self) -> [(&'static str, SamplerArgs); 3] {
-        let ddim = SamplerArgs { sampler: SamplerKind::Ddim, steps: Some(self.ddim_steps), ..Default::default() };
+        let ddim = SamplerArgs { sampler: Some(SamplerKind::Ddim), steps: Some(self.ddim_steps), ..Default::default() };
         let paradigms = SamplerArgs { parallel: true, window: None, tolerance: TOLERANCE, ..ddim.clone() };
-        let edm = SamplerArgs { sampler: SamplerKind::Edm, steps: Some(self.edm_steps), ..Default::default() };
+        let edm = SamplerArgs { sampler: Some(SamplerKind::Edm), steps: Some(self.edm_steps), ..Default::default() };
         [("ddim", ddim), ("paradigms", paradigms), ("edm", edm)]
     }
 }
