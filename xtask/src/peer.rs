@@ -237,7 +237,7 @@ fn write_outputs(dir: &Path, table: &str, details: &str, cdm: &[Value], torch: &
 }
 
 /// The current UTC time as `YYYYMMDD-HHMMSS` (civil-from-days, proleptic Gregorian).
-fn utc_timestamp() -> PathBuf {
+pub fn utc_timestamp() -> PathBuf {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     let z = days + 719_468;

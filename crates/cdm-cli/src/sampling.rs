@@ -39,9 +39,11 @@ pub struct SamplerArgs {
     /// Run the chain with ParaDiGMS (parallel Picard iteration).
     #[arg(long)]
     pub parallel: bool,
-    /// ParaDiGMS window p (default: the whole chain, the paper's 2-D setting).
+    /// ParaDiGMS window p (default: the whole chain, the paper's 2-D setting), or `auto`: time
+    /// the denoiser per call once and take the window, or sequential sampling, with the least
+    /// predicted wall time for this batch (implies `--parallel`; docs/samplers.md §8.8).
     #[arg(long)]
-    pub window: Option<usize>,
+    pub window: Option<Window>,
     /// ParaDiGMS tolerance τ.
     #[arg(long, default_value_t = 0.1)]
     pub tolerance: f64,
@@ -82,7 +84,7 @@ impl SamplerArgs {
     pub fn label(&self) -> String {
         let mut label = format!("{}-{}", self.map_name(), self.step_count());
         if self.is_parallel() {
-            let p = self.window.map(|w| w.to_string()).unwrap_or_else(|| "all".into());
+            let p = self.window.map_or_else(|| "all".into(), |w| w.to_string());
             label.push_str(&format!("-paradigms-p{p}-tol{}", self.tolerance));
         }
         label
@@ -103,7 +105,49 @@ impl SamplerArgs {
     }
 
     fn is_parallel(&self) -> bool {
-        self.parallel || self.kind() == SamplerKind::Paradigms
+        self.parallel || self.kind() == SamplerKind::Paradigms || self.window == Some(Window::Auto)
+    }
+
+    /// The window in steps (the whole chain without one); `auto` must be resolved first.
+    fn window_steps(&self) -> usize {
+        match self.window {
+            Some(Window::Steps(p)) => p,
+            None | Some(Window::Auto) => usize::MAX,
+        }
+    }
+
+    /// `--window auto` replaced by its choice for `noise`'s batch on `d`: a window, or sequential
+    /// sampling of the same step map. Other settings are returned unchanged.
+    fn resolve_window(&self, d: &dyn Denoiser, noise: &SamplerNoise) -> Result<Self> {
+        if self.window != Some(Window::Auto) {
+            return Ok(self.clone());
+        }
+        let init = noise.init();
+        let choice = cdm_samplers::window_choice::choose_window(self.step_count(), noise.batch(), |rows| {
+            let x = init
+                .narrow(0, 0, 1)?
+                .repeat(std::iter::once(rows).chain(vec![1; init.rank() - 1]).collect::<Vec<_>>())?;
+            let alphas = vec![0.0; rows];
+            let mut fastest = f64::INFINITY;
+            for call in 0..3 {
+                let began = std::time::Instant::now();
+                d.eps_at(&x, &alphas)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+                if call > 0 {
+                    fastest = fastest.min(began.elapsed().as_secs_f64());
+                }
+            }
+            Ok(fastest)
+        })?;
+        let chosen = choice.map_or_else(|| "sequential".to_string(), |p| format!("p = {p}"));
+        tracing::info!(batch = noise.batch(), chosen, "--window auto");
+        let kind = match self.kind() {
+            SamplerKind::Paradigms => SamplerKind::Ddpm,
+            other => other,
+        };
+        Ok(match choice {
+            Some(p) => Self { parallel: true, window: Some(Window::Steps(p)), ..self.clone() },
+            None => Self { sampler: Some(kind), parallel: false, window: None, ..self.clone() },
+        })
     }
 
     /// Positions of the chain (default: 1000 DDPM, 50 DDIM, 18 EDM).
@@ -132,8 +176,7 @@ impl SamplerArgs {
     /// Refuses `n` samples of `per_row` values each when their states would exceed the memory
     /// limit: sequential sampling holds a few copies, ParaDiGMS about three per window position.
     pub fn admit(&self, n: usize, per_row: usize) -> Result<()> {
-        let copies =
-            if self.is_parallel() { 3 * (self.window.unwrap_or(usize::MAX).min(self.step_count()) + 1) } else { 4 };
+        let copies = if self.is_parallel() { 3 * (self.window_steps().min(self.step_count()) + 1) } else { 4 };
         let what = format!("sampling {n} samples of {per_row} values with {}", self.label());
         admission::admit(&what, admission::states(n, per_row, copies))
     }
@@ -187,22 +230,24 @@ impl SamplerArgs {
         observer: &mut dyn cdm_samplers::Observer,
         rows_per_call: usize,
     ) -> Result<(Tensor, SamplerStats)> {
-        let init = noise.init();
-        self.admit(noise.batch(), init.elem_count() / noise.batch())?;
-        let map = self.step_map(chain)?;
         // detached per chunk: only one chunk's activations are alive at a time
         let d = Chunked::new(Detached(d), self.max_rows.unwrap_or(rows_per_call))?;
-        let out = if self.is_parallel() {
-            let cfg = ParadigmsConfig {
-                window: self.window.unwrap_or(usize::MAX),
-                tolerance: self.tolerance,
-                max_rounds: self.max_rounds,
-            };
+        let probing = std::time::Instant::now();
+        let this = self.resolve_window(&d, noise)?;
+        let probing = probing.elapsed();
+        let init = noise.init();
+        this.admit(noise.batch(), init.elem_count() / noise.batch())?;
+        let map = this.step_map(chain)?;
+        let out = if this.is_parallel() {
+            let cfg =
+                ParadigmsConfig { window: this.window_steps(), tolerance: this.tolerance, max_rounds: this.max_rounds };
             cdm_samplers::Sampler::sample(&Paradigms::new(cfg)?, &d, map.as_ref(), noise, observer)?
         } else {
             cdm_samplers::Sampler::sample(&Sequential, &d, map.as_ref(), noise, observer)?
         };
-        Ok((out.x, out.stats))
+        // the wall time a user waits includes choosing the window
+        let stats = SamplerStats { wall: out.stats.wall + probing, ..out.stats };
+        Ok((out.x, stats))
     }
 }
 
@@ -221,5 +266,83 @@ pub struct Chain {
 impl Default for Chain {
     fn default() -> Self {
         Self { schedule: DiscreteSchedule::ddpm(), ddpm: DdpmConfig::default(), ddim: DdimConfig::default() }
+    }
+}
+
+/// `--window`: a ParaDiGMS window of p steps, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// p steps.
+    Steps(usize),
+    /// Chosen per batch from the measured cost per call.
+    Auto,
+}
+
+impl std::str::FromStr for Window {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Window::Auto),
+            _ => match s.parse::<usize>() {
+                Ok(p) if p >= 1 => Ok(Window::Steps(p)),
+                _ => Err(format!("{s:?}: expected a window of at least 1 step, or `auto`")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Window::Steps(p) => write!(f, "{p}"),
+            Window::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+/// A number of steps, or the string `"auto"`.
+impl serde::Serialize for Window {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Window::Steps(p) => s.serialize_u64(*p as u64),
+            Window::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Window {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Steps(usize),
+            Name(String),
+        }
+        match Stored::deserialize(d)? {
+            Stored::Steps(p) => Ok(Window::Steps(p)),
+            Stored::Name(name) => name.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_reads_steps_or_auto_from_flags_and_json() {
+        assert_eq!("32".parse::<Window>().unwrap(), Window::Steps(32));
+        assert_eq!("auto".parse::<Window>().unwrap(), Window::Auto);
+        for bad in ["0", "-3", "all", ""] {
+            assert!(bad.parse::<Window>().is_err(), "{bad:?}");
+        }
+        for w in [Window::Steps(7), Window::Auto] {
+            let json = serde_json::to_string(&w).unwrap();
+            assert_eq!(serde_json::from_str::<Window>(&json).unwrap(), w, "{json}");
+        }
+        assert_eq!(serde_json::to_string(&Window::Steps(7)).unwrap(), "7", "stored as before: a number");
+        let auto = SamplerArgs { window: Some(Window::Auto), ..Default::default() };
+        assert!(auto.is_parallel() && auto.label().ends_with("-paradigms-pauto-tol0.1"), "{}", auto.label());
     }
 }

@@ -61,6 +61,7 @@ mod observer;
 mod paradigms;
 mod sampler;
 mod step_map;
+pub mod window_choice;
 
 pub use cdm_core::Denoiser;
 pub use ddim::{Ddim, DdimConfig};

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::Plan;
 use crate::data::{POINT_ROWS_PER_CALL as ROWS_PER_CALL, PointData};
-use crate::sampling::{SamplerArgs, SamplerKind};
+use crate::sampling::{SamplerArgs, SamplerKind, Window};
 
 /// The paper's Dino kernel variance.
 pub const PAPER_BANDWIDTH: f64 = 0.03;
@@ -119,7 +119,7 @@ impl Scorer<'_> {
         }
         let parallel = |window| SamplerArgs { parallel: true, window, tolerance: 0.1, ..ddpm.clone() };
         let full = self.parallel(net, &parallel(None), seed, &refs[0])?;
-        let p32 = self.parallel(net, &parallel(Some(32)), seed, &refs[0])?;
+        let p32 = self.parallel(net, &parallel(Some(Window::Steps(32))), seed, &refs[0])?;
         let nll = self.nll(net)?;
         tracing::info!(seed, mmd = sequential.first().map(|s| s.mmd), rounds = full.rounds, "scored");
         Ok(DinoEval {
