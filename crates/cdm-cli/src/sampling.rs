@@ -123,21 +123,16 @@ impl SamplerArgs {
             return Ok(self.clone());
         }
         let init = noise.init();
-        let choice = cdm_samplers::window_choice::choose_window(self.step_count(), noise.batch(), |rows| {
-            let x = init
-                .narrow(0, 0, 1)?
-                .repeat(std::iter::once(rows).chain(vec![1; init.rank() - 1]).collect::<Vec<_>>())?;
-            let alphas = vec![0.0; rows];
-            let mut fastest = f64::INFINITY;
-            for call in 0..3 {
-                let began = std::time::Instant::now();
-                d.eps_at(&x, &alphas)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-                if call > 0 {
-                    fastest = fastest.min(began.elapsed().as_secs_f64());
-                }
-            }
-            Ok(fastest)
-        })?;
+        let probe = |rows: usize| -> Result<f64> {
+            let mut shape = init.dims().to_vec();
+            shape[0] = rows;
+            let x = init.narrow(0, 0, 1)?.broadcast_as(shape)?.contiguous()?;
+            let began = std::time::Instant::now();
+            d.eps_at(&x, &vec![0.0; rows])?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            Ok(began.elapsed().as_secs_f64())
+        };
+        probe(noise.batch())?; // warm-up: first-call allocations
+        let choice = cdm_samplers::window_choice::choose_window(self.step_count(), noise.batch(), probe)?;
         let chosen = choice.map_or_else(|| "sequential".to_string(), |p| format!("p = {p}"));
         tracing::info!(batch = noise.batch(), chosen, "--window auto");
         let kind = match self.kind() {

@@ -17,9 +17,10 @@
 //! were 226–241, 78–91, 33–43 and 25–35 for p = 8, 32, 128, 1000 (`docs/benchmarks.md`), which
 //! `a = 1.8`, `s∞ = 38` reproduce within 25 %. The choice is the `p` among 2, 4, 8, …, S that
 //! minimises `T(p)`, or sequential sampling unless a window is predicted to be at least
-//! [`MIN_GAIN`] times faster. Since `R(p) ≥ S/s∞` and `c` grows with the rows, once
-//! `(S/s∞)·e·c(n·p)` exceeds the best time so far no larger window can win, so the cost curve
-//! is measured only that far.
+//! [`MIN_GAIN`] times faster. `T(p)` falls while calls are overhead-bound and rises once they
+//! are row-bound, so the search stops after two windows in a row predicted no better than the
+//! best so far: the cost curve is measured only a little past the best window (in the
+//! row-bound case, at `2n` and `4n` rows only).
 
 use crate::Result;
 
@@ -38,18 +39,23 @@ pub fn predicted_rounds(steps: usize, window: usize) -> f64 {
 
 /// The window with the least predicted wall time for `batch` rows, or `None` for sequential
 /// sampling; `cost(rows)` measures the seconds of one denoiser call on `rows` rows.
-pub fn choose_window(steps: usize, batch: usize, mut cost: impl FnMut(usize) -> Result<f64>) -> Result<Option<usize>> {
+pub fn choose_window<E>(
+    steps: usize,
+    batch: usize,
+    mut cost: impl FnMut(usize) -> Result<f64, E>,
+) -> Result<Option<usize>, E> {
     let sequential = steps as f64 * cost(batch)?;
-    let (mut best, mut choice) = (sequential / MIN_GAIN, None);
+    let (mut best, mut choice, mut worse) = (sequential / MIN_GAIN, None, 0);
     let candidates = std::iter::successors(Some(2usize), |p| (*p < steps).then(|| (2 * p).min(steps)));
     for p in candidates {
-        let per_call = cost(batch * p)?;
-        let time = predicted_rounds(steps, p) * per_call;
+        let time = predicted_rounds(steps, p) * cost(batch * p)?;
         if time < best {
-            (best, choice) = (time, Some(p));
-        }
-        if steps as f64 / MAX_STRIDE * per_call > best {
-            break;
+            (best, choice, worse) = (time, Some(p), 0);
+        } else {
+            worse += 1;
+            if worse == 2 {
+                break;
+            }
         }
     }
     Ok(choice)
@@ -90,12 +96,11 @@ mod tests {
         let mut probed = Vec::new();
         let cost = |rows: usize| {
             probed.push(rows);
-            Ok(1e-6 * rows as f64)
+            Ok::<_, crate::Error>(1e-6 * rows as f64)
         };
         assert_eq!(choose_window(1000, 64, cost).unwrap(), None);
-        // best stays 64 ms / 1.2 = 53 ms; the floor (1000/38)·c(64·p) passes it at p = 32
-        // (26.3 · 2.05 ms = 54 ms), so 64·64 rows and more are never timed
-        assert_eq!(probed, [64, 128, 256, 512, 1024, 2048]);
+        // row-bound: p = 2 (927 rounds · 128 µs) and p = 4 (476 · 256 µs) both lose to 64 ms / 1.2
+        assert_eq!(probed, [64, 128, 256]);
         assert_eq!(probed[0], 64);
     }
 }
