@@ -8,8 +8,12 @@
 //! | `mnist:DIR`, `fashion-mnist:DIR` | images | IDX files (raw or `.gz`) |
 //! | `cifar10:DIR` | images | CIFAR-10 binary batches |
 //! | `folder:DIR` | images | PNG/JPEG files, resized |
+//! | `hub:mnist`, `hub:fashion-mnist`, `hub:cifar10` | images | the hub's parquet files, through the Hugging Face cache (feature `hub`) |
+//! | `hub:OWNER/NAME[/CONFIG]` | images | the train split of any image data set on the hub (feature `hub`) |
 //!
 //! The spec is stored in `config.json` as the same string, so saved runs read back unchanged.
+//! `hub:` specs parse whether or not `cdm` was built with the `hub` feature (a config written by
+//! one build reads in any other); only loading them needs it.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -50,6 +54,9 @@ pub enum DatasetSpec {
     Cifar10(PathBuf),
     /// A folder of images.
     Folder(PathBuf),
+    /// A Hugging Face hub data set: `mnist`, `fashion-mnist`, `cifar10` or `OWNER/NAME[/CONFIG]`
+    /// (cdm-data's `HubDataset`, which needs the `hub` feature).
+    Hub(String),
 }
 
 impl DatasetSpec {
@@ -79,6 +86,20 @@ impl Default for DatasetSpec {
 /// The prefixes of the specs that take a path.
 const PATH_PREFIXES: [&str; 5] = ["csv", "mnist", "fashion-mnist", "cifar10", "folder"];
 
+/// The hub data sets known by a short name.
+const HUB_NAMES: [&str; 3] = ["mnist", "fashion-mnist", "cifar10"];
+
+/// Whether `name` is a hub data set name: one of [`HUB_NAMES`], or `OWNER/NAME[/CONFIG]` with each
+/// part ASCII letters, digits, `-`, `_` and `.`, not `.` or `..` (what cdm-data's `HubDataset`
+/// accepts).
+fn is_hub_name(name: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty() && p != "." && p != ".." && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    let parts: Vec<&str> = name.split('/').collect();
+    HUB_NAMES.contains(&name) || ((2..=3).contains(&parts.len()) && parts.into_iter().all(part))
+}
+
 impl FromStr for DatasetSpec {
     type Err = anyhow::Error;
 
@@ -90,7 +111,7 @@ impl FromStr for DatasetSpec {
         let Some((prefix, path)) = s.split_once(':') else {
             return s.parse::<Toy>().map(DatasetSpec::Toy).map_err(|e| {
                 anyhow::anyhow!(
-                    "{e}; or an image data set: digits, {}",
+                    "{e}; or an image data set: digits, {}, hub:NAME",
                     PATH_PREFIXES.map(|p| format!("{p}:PATH")).join(", ")
                 )
             });
@@ -105,8 +126,21 @@ impl FromStr for DatasetSpec {
             "fashion-mnist" => DatasetSpec::Idx(IdxFamily::FashionMnist, path),
             "cifar10" => DatasetSpec::Cifar10(path),
             "folder" => DatasetSpec::Folder(path),
+            "hub" => {
+                let name = path.to_string_lossy();
+                if !is_hub_name(&name) {
+                    anyhow::bail!(
+                        "dataset {s:?}: after the prefix \"hub\" expected {} or OWNER/NAME[/CONFIG]",
+                        HUB_NAMES.join(", ")
+                    );
+                }
+                DatasetSpec::Hub(name.into_owned())
+            }
             other => {
-                anyhow::bail!("dataset {s:?}: unknown prefix {other:?} (expected one of {})", PATH_PREFIXES.join(", "))
+                anyhow::bail!(
+                    "dataset {s:?}: unknown prefix {other:?} (expected one of {}, hub)",
+                    PATH_PREFIXES.join(", ")
+                )
             }
         })
     }
@@ -122,6 +156,7 @@ impl fmt::Display for DatasetSpec {
             DatasetSpec::Idx(IdxFamily::FashionMnist, p) => write!(f, "fashion-mnist:{}", p.display()),
             DatasetSpec::Cifar10(p) => write!(f, "cifar10:{}", p.display()),
             DatasetSpec::Folder(p) => write!(f, "folder:{}", p.display()),
+            DatasetSpec::Hub(name) => write!(f, "hub:{name}"),
         }
     }
 }
@@ -145,8 +180,21 @@ mod tests {
 
     #[test]
     fn every_spec_round_trips_through_its_string() {
-        for text in ["dino", "gmm1d", "csv:a/b.csv", "digits", "mnist:/d", "fashion-mnist:d", "cifar10:/c", "folder:x"]
-        {
+        for text in [
+            "dino",
+            "gmm1d",
+            "csv:a/b.csv",
+            "digits",
+            "mnist:/d",
+            "fashion-mnist:d",
+            "cifar10:/c",
+            "folder:x",
+            "hub:mnist",
+            "hub:fashion-mnist",
+            "hub:cifar10",
+            "hub:owner/name",
+            "hub:some-one/data_set.v2/config",
+        ] {
             let spec: DatasetSpec = text.parse().unwrap();
             assert_eq!(spec.to_string(), text);
             let json = serde_json::to_string(&spec).unwrap();
@@ -160,7 +208,7 @@ mod tests {
         let kind = |s: &str| s.parse::<DatasetSpec>().unwrap().kind();
         assert_eq!(kind("moons"), DataKind::Points);
         assert_eq!(kind("csv:digits.csv"), DataKind::Points);
-        for s in ["digits", "mnist:d", "fashion-mnist:d", "cifar10:d", "folder:d"] {
+        for s in ["digits", "mnist:d", "fashion-mnist:d", "cifar10:d", "folder:d", "hub:mnist", "hub:o/n"] {
             assert_eq!(kind(s), DataKind::Images, "{s}");
         }
     }
@@ -171,5 +219,13 @@ mod tests {
         assert!(err("dinosaur").contains("digits, csv:PATH"), "{}", err("dinosaur"));
         assert!(err("imagenet:/x").contains("unknown prefix \"imagenet\""), "{}", err("imagenet:/x"));
         assert!(err("csv:").contains("empty"), "{}", err("csv:"));
+        for bad in ["hub:mnsit", "hub:a/", "hub:a/b/c/d", "hub:a/../b", "hub:/etc/passwd", "hub:a/b c"] {
+            assert!(
+                err(bad).contains("prefix \"hub\" expected mnist, fashion-mnist, cifar10 or OWNER/NAME"),
+                "{}",
+                err(bad)
+            );
+        }
+        assert!(err("hub:").contains("empty"), "{}", err("hub:"));
     }
 }

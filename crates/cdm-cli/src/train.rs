@@ -31,7 +31,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
     /// Toy name (dino, moons, circles, rings, swiss-roll, 8gaussians, pinwheel, two-spirals, checkerboard, gmm1d), csv:PATH,
-    /// or images: digits, mnist:DIR, fashion-mnist:DIR, cifar10:DIR, folder:DIR.
+    /// or images: digits, mnist:DIR, fashion-mnist:DIR, cifar10:DIR, folder:DIR, and with the `hub`
+    /// feature hub:mnist, hub:fashion-mnist, hub:cifar10, hub:OWNER/NAME[/CONFIG].
     #[arg(long)]
     pub dataset: Option<DatasetSpec>,
     /// Model: mlp (the paper's residual MLP), plain-mlp, or unet (images; default for image data sets).

@@ -243,6 +243,171 @@ pub enum Error {
         expected: String,
     },
 
+    /// A `hub:` name that is neither a known data set nor `OWNER/NAME[/CONFIG]`.
+    #[cfg(feature = "hub")]
+    #[error("unknown hub data set `{name}`: expected mnist, fashion-mnist, cifar10 or OWNER/NAME[/CONFIG]")]
+    UnknownHubDataset {
+        /// The name that was given.
+        name: String,
+    },
+
+    /// A file of a hub data set is not in the hub cache, and downloads are off (`HF_HUB_OFFLINE`).
+    #[cfg(feature = "hub")]
+    #[error(
+        "hub data set {repo} (revision {revision}): {file} is not in the hub cache {} and downloads are off \
+         (HF_HUB_OFFLINE); download it once with network access, or set HF_HOME to a directory whose \
+         hub/ cache holds it",
+        cache.display()
+    )]
+    HubNotCached {
+        /// The repository, `OWNER/NAME`.
+        repo: String,
+        /// The revision, `refs/convert/parquet`.
+        revision: String,
+        /// The file within the repository.
+        file: String,
+        /// The hub cache directory (holding `datasets--OWNER--NAME/`).
+        cache: PathBuf,
+    },
+
+    /// A file of a hub data set is not in the hub cache, and downloading it failed.
+    #[cfg(feature = "hub")]
+    #[error(
+        "hub data set {repo} (revision {revision}): {file} is not in the hub cache {}, and downloading it \
+         failed: {source}",
+        cache.display()
+    )]
+    HubDownload {
+        /// The repository, `OWNER/NAME`.
+        repo: String,
+        /// The revision, `refs/convert/parquet`.
+        revision: String,
+        /// The file within the repository.
+        file: String,
+        /// The hub cache directory (holding `datasets--OWNER--NAME/`).
+        cache: PathBuf,
+        /// hf-hub's error (boxed: it is large).
+        source: Box<hf_hub::api::sync::ApiError>,
+    },
+
+    /// Listing the files of a hub data set failed, and the hub cache has none of them.
+    #[cfg(feature = "hub")]
+    #[error(
+        "hub data set {repo} (revision {revision}): the hub cache {} has none of its files, and listing them \
+         failed: {source}",
+        cache.display()
+    )]
+    HubListing {
+        /// The repository, `OWNER/NAME`.
+        repo: String,
+        /// The revision, `refs/convert/parquet`.
+        revision: String,
+        /// The hub cache directory (holding `datasets--OWNER--NAME/`).
+        cache: PathBuf,
+        /// hf-hub's error (boxed: it is large).
+        source: Box<hf_hub::api::sync::ApiError>,
+    },
+
+    /// A hub data set has no parquet files for the split (in the cache, when offline).
+    #[cfg(feature = "hub")]
+    #[error(
+        "hub data set {repo} (revision {revision}): no {expected} files in the hub cache {}{}",
+        cache.display(),
+        if *offline { " and downloads are off (HF_HUB_OFFLINE)" } else { " nor in the repository" }
+    )]
+    HubNoFiles {
+        /// The repository, `OWNER/NAME`.
+        repo: String,
+        /// The revision, `refs/convert/parquet`.
+        revision: String,
+        /// The files looked for, e.g. `"default/train/*.parquet"`.
+        expected: String,
+        /// The hub cache directory (holding `datasets--OWNER--NAME/`).
+        cache: PathBuf,
+        /// Whether only the cache was searched.
+        offline: bool,
+    },
+
+    /// A hub data set has several configurations with the split, and none was named.
+    #[cfg(feature = "hub")]
+    #[error(
+        "hub data set {repo}: the configurations {} all have a {split} split; name one as {repo}/CONFIG",
+        configs.join(", ")
+    )]
+    HubConfigs {
+        /// The repository, `OWNER/NAME`.
+        repo: String,
+        /// The split, `"train"` or `"test"`.
+        split: &'static str,
+        /// The configurations that have it.
+        configs: Vec<String>,
+    },
+
+    /// A parquet file cannot be read (its footer, schema or pages).
+    #[cfg(feature = "hub")]
+    #[error("{}: cannot read parquet: {source}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The parquet reader's error.
+        source: parquet::errors::ParquetError,
+    },
+
+    /// A parquet file reads, but does not hold what an image loader needs.
+    #[cfg(feature = "hub")]
+    #[error("{}: {reason}", path.display())]
+    ParquetContent {
+        /// The file.
+        path: PathBuf,
+        /// What is missing, e.g. the image column.
+        reason: String,
+    },
+
+    /// A row of a parquet file lacks a usable value.
+    #[cfg(feature = "hub")]
+    #[error("{}: row {row}, column `{column}`: {reason}", path.display())]
+    ParquetRow {
+        /// The file.
+        path: PathBuf,
+        /// The 0-based row within the file.
+        row: usize,
+        /// The column.
+        column: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The image in a row of a parquet file does not decode.
+    #[cfg(feature = "hub")]
+    #[error("{}: row {row}, column `{column}`: cannot decode image: {source}", path.display())]
+    ParquetImage {
+        /// The file.
+        path: PathBuf,
+        /// The 0-based row within the file.
+        row: usize,
+        /// The image column.
+        column: String,
+        /// The decoder's error (boxed: it is large).
+        source: Box<image::ImageError>,
+    },
+
+    /// An image of a data set that needs one size has another.
+    #[cfg(feature = "hub")]
+    #[error(
+        "{}: row {row}: the image is {}×{} (H×W), but the images before it are {}×{}; a data set needs one size",
+        path.display(), got.0, got.1, expected.0, expected.1
+    )]
+    ImageSize {
+        /// The file.
+        path: PathBuf,
+        /// The 0-based row within the file.
+        row: usize,
+        /// `(H, W)` of the first image.
+        expected: (usize, usize),
+        /// `(H, W)` of this one.
+        got: (usize, usize),
+    },
+
     /// An argument is outside its valid range.
     #[error("invalid {field}: {reason} (got {value})")]
     InvalidArgument {

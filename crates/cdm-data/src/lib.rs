@@ -14,7 +14,9 @@
 //! - [`ImageDataset`]: images in `[−1, 1]` with one interface (shape, length, seeded batches and
 //!   shuffles, random horizontal flips, padding) from our own offline [`images`] readers:
 //!   MNIST-family IDX ([`load_idx`], raw or `.gz`), CIFAR-10 binary ([`load_cifar10`]), PNG/JPEG
-//!   folders ([`load_image_folder`]) and the vendored scikit-learn 8×8 digits ([`load_digits`]).
+//!   folders ([`load_image_folder`]) and the vendored scikit-learn 8×8 digits ([`load_digits`]);
+//!   with the `hub` feature (off by default), also image parquet data sets of the Hugging Face
+//!   hub through its local cache (`images::hub`: `load_hub`, `Hub`, `HubDataset`).
 #![doc = include_str!("../README.md")]
 
 mod csv;
@@ -29,6 +31,8 @@ mod toy;
 
 pub use csv::{parse_csv, read_csv, write_csv};
 pub use error::{Error, Result};
+#[cfg(feature = "hub")]
+pub use images::hub::{Hub, HubDataset, load_hub, load_parquet_images};
 pub use images::{
     ColorMode, ImageDataset, Split, load_cifar10, load_cifar10_dir, load_digits, load_idx, load_idx_dir,
     load_image_folder,

@@ -1,6 +1,6 @@
 //! Image data of a run: `digits`, `mnist:DIR`, `fashion-mnist:DIR`, `cifar10:DIR`,
-//! `folder:DIR`, split into training and held-out images and reshaped for the UNet, as a
-//! [`RunData`].
+//! `folder:DIR` and (with the `hub` feature) `hub:NAME`, split into training and held-out images
+//! and reshaped for the UNet, as a [`RunData`].
 
 use std::path::Path;
 
@@ -56,9 +56,9 @@ impl ImageData {
 
 /// Loads an image data set with `cfg`'s upsampling and padding.
 ///
-/// Data sets with a test split hold out (up to `n_validation` of) its images; `digits` and
-/// folders hold out a seeded `min(n_validation, N/5)` of theirs. `n_train` caps the training
-/// images.
+/// Data sets with a test split (`mnist:`, `fashion-mnist:`, `cifar10:` and their `hub:` twins)
+/// hold out (up to `n_validation` of) its images; `digits`, folders and `hub:OWNER/NAME` hold out
+/// a seeded `min(n_validation, N/5)` of theirs. `n_train` caps the training images.
 pub fn load_images(cfg: &DataConfig) -> Result<ImageData> {
     let name = &cfg.dataset;
     let (train, validation, flip) = match name {
@@ -89,6 +89,7 @@ pub fn load_images(cfg: &DataConfig) -> Result<ImageData> {
             let (t, v) = split(&all, cfg)?;
             (t, v, true)
         }
+        DatasetSpec::Hub(hub) => load_hub(name, hub, cfg)?,
         points => bail!("{points} is not an image data set"),
     };
     let train = cap(train, cfg.n_train)?;
@@ -109,6 +110,39 @@ pub fn load_images(cfg: &DataConfig) -> Result<ImageData> {
         bail!("dataset {name}: need at least 2 training and 2 held-out images");
     }
     Ok(ImageData { train, validation, random_flip: cfg.random_flip.unwrap_or(flip) })
+}
+
+/// Training and held-out images of `hub:NAME` (`name` is the whole spec), and whether to flip them:
+/// the named data sets' train and test splits (CIFAR-10 flipped), or a seeded hold-out of an
+/// `OWNER/NAME` train split (flipped when it has colour).
+#[cfg(feature = "hub")]
+fn load_hub(name: &DatasetSpec, hub: &str, cfg: &DataConfig) -> Result<(ImageDataset, ImageDataset, bool)> {
+    use cdm_data::HubDataset;
+    let dataset: HubDataset = hub.parse()?;
+    let source = cdm_data::Hub::from_env()?;
+    let load = |split| source.load(&dataset, split);
+    Ok(match &dataset {
+        HubDataset::Parquet { .. } => {
+            let all = load(Split::Train).with_context(|| format!("{name}: train split"))?;
+            let (t, v) = split(&all, cfg)?;
+            let colour = all.shape()[0] == 3;
+            (t, v, colour)
+        }
+        _ => {
+            let t = load(Split::Train).with_context(|| format!("{name}: train split"))?;
+            let v = load(Split::Test).with_context(|| format!("{name}: test split"))?;
+            (t, v, matches!(dataset, HubDataset::Cifar10))
+        }
+    })
+}
+
+/// Without the `hub` feature, `hub:` data sets parse (so configs read back) but do not load.
+#[cfg(not(feature = "hub"))]
+fn load_hub(name: &DatasetSpec, _hub: &str, _cfg: &DataConfig) -> Result<(ImageDataset, ImageDataset, bool)> {
+    bail!(
+        "dataset {name}: this `cdm` was built without the `hub` feature; rebuild with `--features hub` \
+         (e.g. `cargo xtask train --features hub -- --dataset {name} …`)"
+    )
 }
 
 /// A seeded hold-out of `min(n_validation, N/5)` images (at least 2), the rest for training.
@@ -257,6 +291,18 @@ mod tests {
             .unwrap();
         let c = cdl.objective.cdl.unwrap();
         assert_eq!(c.proposal.map(|p| (p.loc, p.scale, p.clip)), Some((4.0, 4.0, 3.0)));
+    }
+
+    #[cfg(not(feature = "hub"))]
+    #[test]
+    fn hub_data_sets_say_how_to_get_the_feature() {
+        let cfg = DataConfig { dataset: "hub:fashion-mnist".parse().unwrap(), ..Default::default() };
+        let message = format!("{:#}", load_images(&cfg).err().unwrap());
+        assert!(
+            message.contains("dataset hub:fashion-mnist: this `cdm` was built without the `hub` feature"),
+            "{message}"
+        );
+        assert!(message.contains("cargo xtask train --features hub"), "{message}");
     }
 
     #[test]

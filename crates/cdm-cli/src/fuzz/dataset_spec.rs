@@ -7,8 +7,8 @@ use super::config;
 use crate::dataset::DatasetSpec;
 
 fn spec_text() -> impl Strategy<Value = String> {
-    static PREFIXES: [&str; 10] =
-        ["csv", "mnist", "fashion-mnist", "cifar10", "folder", "dino", "digits", "gmm1d", "", "imagenet"];
+    static PREFIXES: [&str; 11] =
+        ["csv", "mnist", "fashion-mnist", "cifar10", "folder", "hub", "dino", "digits", "gmm1d", "", "imagenet"];
     prop_oneof![
         any::<String>(),
         (prop::sample::select(&PREFIXES[..]), prop::option::of("[ -~]{0,12}"), "[ \t]{0,2}").prop_map(

@@ -10,6 +10,7 @@
 //! | [`load_cifar10`], [`load_cifar10_dir`] | CIFAR-10 binary batches | [`cifar`] |
 //! | [`load_image_folder`] | a folder of PNG/JPEG files, optional class subfolders | [`folder`] |
 //! | [`load_digits`] | the vendored scikit-learn 8×8 digits | [`digits`] |
+//! | `load_hub`, `Hub::load`, `load_parquet_images` | image parquet files from the Hugging Face hub cache (feature `hub`) | `hub` |
 //!
 //! Files are gzip-decompressed when they start with the gzip magic bytes `1f 8b`, whatever their
 //! name. Every header and size is checked, and a bad file gives a typed [`crate::Error`] naming it
@@ -17,13 +18,17 @@
 //! `LabelOutOfRange`, `NoFiles`), never a panic.
 //!
 //! We do not use `candle-datasets`: it pulls in about 300 extra crates (hf-hub, parquet,
-//! tokenizers), reads only uncompressed IDX and needs exactly 10,000 records per CIFAR file.
+//! tokenizers), reads only uncompressed IDX and needs exactly 10,000 records per CIFAR file. The
+//! opt-in `hub` feature uses two of its building blocks directly (hf-hub's blocking API and
+//! cache, the `parquet` crate's row reader) and adds about 30 crates.
 
 mod batch;
 pub mod cifar;
 mod dataset;
 pub mod digits;
 pub mod folder;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod idx;
 mod read;
 mod transform;
