@@ -18,9 +18,11 @@
 //! `a = 1.8`, `s∞ = 38` reproduce within 25 %. The choice is the `p` among 2, 4, 8, …, S that
 //! minimises `T(p)`, or sequential sampling unless a window is predicted to be at least
 //! [`MIN_GAIN`] times faster. `T(p)` falls while calls are overhead-bound and rises once they
-//! are row-bound, so the search stops after two windows in a row predicted no better than the
-//! best so far: the cost curve is measured only a little past the best window (in the
-//! row-bound case, at `2n` and `4n` rows only).
+//! are row-bound, so the search stops once two windows in a row predict no gain over the best
+//! so far *and* a call costs [`ROW_BOUND`] times the batch's own — real cost curves have steps
+//! (a thread pool joining at a few rows) that a rule on `T` alone would stop at. The cost curve
+//! is thus measured only a little past the best window; for a row-bound denoiser, at `2n` and
+//! `4n` rows only.
 
 use crate::Result;
 
@@ -30,6 +32,8 @@ pub const STRIDE_OVERHEAD: f64 = 1.8;
 pub const MAX_STRIDE: f64 = 38.0;
 /// The predicted speed-up a window must reach to be chosen over sequential sampling.
 pub const MIN_GAIN: f64 = 1.2;
+/// How many times the batch's own call a call must cost before the search may stop.
+pub const ROW_BOUND: f64 = 4.0;
 
 /// Predicted rounds `R(p)` of ParaDiGMS with window `p` on `steps` steps.
 pub fn predicted_rounds(steps: usize, window: usize) -> f64 {
@@ -44,16 +48,17 @@ pub fn choose_window<E>(
     batch: usize,
     mut cost: impl FnMut(usize) -> Result<f64, E>,
 ) -> Result<Option<usize>, E> {
-    let sequential = steps as f64 * cost(batch)?;
-    let (mut best, mut choice, mut worse) = (sequential / MIN_GAIN, None, 0);
+    let own = cost(batch)?;
+    let (mut best, mut choice, mut worse) = (steps as f64 * own / MIN_GAIN, None, 0);
     let candidates = std::iter::successors(Some(2usize), |p| (*p < steps).then(|| (2 * p).min(steps)));
     for p in candidates {
-        let time = predicted_rounds(steps, p) * cost(batch * p)?;
+        let per_call = cost(batch * p)?;
+        let time = predicted_rounds(steps, p) * per_call;
         if time < best {
             (best, choice, worse) = (time, Some(p), 0);
         } else {
             worse += 1;
-            if worse == 2 {
+            if worse >= 2 && per_call >= ROW_BOUND * own {
                 break;
             }
         }
@@ -89,6 +94,18 @@ mod tests {
         assert_eq!(choose_window(1000, 1024, affine(1e-3, 1e-6)).unwrap(), None, "rows dominate: sequential");
         // no overhead at all: every window costs more evaluations for nothing
         assert_eq!(choose_window(1000, 1, affine(0.0, 1e-6)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_step_in_the_cost_curve_does_not_end_the_search() {
+        // the Dino MLP at n = 1 (µs): a second thread joins at 4 rows, then the curve is flat
+        let measured = [(1, 25.0), (2, 27.0), (4, 55.0), (8, 58.0), (16, 65.0), (32, 90.0), (64, 150.0)];
+        let cost = |rows: usize| {
+            let us = measured.iter().find(|(r, _)| *r == rows).map_or(rows as f64 * 2.5, |(_, us)| *us);
+            Ok::<_, crate::Error>(us * 1e-6)
+        };
+        let p = choose_window(1000, 1, cost).unwrap().expect("a window");
+        assert!((16..=64).contains(&p), "chose p = {p}");
     }
 
     #[test]
