@@ -13,7 +13,7 @@
 //! ([`cdm_samplers::diffusers`]), so sequential DDPM/DDIM retrace the pipeline's own loop and
 //! ParaDiGMS or EDM run on the same network.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
@@ -95,5 +95,5 @@ impl Pipeline {
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", PathBuf::from(path).display()))
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
