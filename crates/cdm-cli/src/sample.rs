@@ -136,6 +136,8 @@ fn output_dir(args: &SampleArgs, dir: &Path, label: &str) -> Result<PathBuf> {
 /// The noise of `--noise FILE`, or `--n` samples of `--seed`'s.
 fn sampler_noise(args: &SampleArgs, sample_shape: &[usize], device: &Device) -> Result<SamplerNoise> {
     let Some(path) = &args.noise else {
+        // refused before the noise itself is drawn
+        args.sampler.admit(args.n, sample_shape.iter().product())?;
         let source = NoiseSource::new(args.seed);
         return Ok(SamplerNoise::seeded(&source, 0, args.n, sample_shape, DType::F32, device)?);
     };

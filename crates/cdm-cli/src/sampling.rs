@@ -176,8 +176,11 @@ impl SamplerArgs {
 
     /// Refuses `n` samples of `per_row` values each when their states would exceed the memory
     /// limit: sequential sampling holds a few copies, ParaDiGMS about three per window position.
+    /// With `--window auto` the window is not known yet: only what sequential sampling needs is
+    /// checked, and [`sample`](Self::sample) checks the chosen window again.
     pub fn admit(&self, n: usize, per_row: usize) -> Result<()> {
-        let copies = if self.is_parallel() { 3 * (self.window_steps().min(self.step_count()) + 1) } else { 4 };
+        let windowed = self.is_parallel() && self.window != Some(Window::Auto);
+        let copies = if windowed { 3 * (self.window_steps().min(self.step_count()) + 1) } else { 4 };
         let what = format!("sampling {n} samples of {per_row} values with {}", self.label());
         admission::admit(&what, admission::states(n, per_row, copies))
     }
@@ -210,6 +213,7 @@ impl SamplerArgs {
         observer: &mut dyn cdm_samplers::Observer,
         rows_per_call: usize,
     ) -> Result<(Tensor, SamplerStats)> {
+        self.admit(rows.len(), sample_shape.iter().product())?;
         let noise = SamplerNoise::seeded(
             &NoiseSource::new(seed),
             rows.start as u64,
