@@ -30,7 +30,7 @@
 //! | `labels` | y_i |
 //! | `logits` | f_{ζ_i}(z_i) |
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use cdm_core::log_snr::{noise_coef, signal_coef};
 use cdm_core::{Denoiser, Itd, NoiseSource, RandomNumbers};
 
@@ -139,13 +139,14 @@ impl Objective for Cdl {
         let y = cdm_core::host_tensor(&out.labels, &out.logits)?;
         let per_instance = softplus(&(out.logits.mul(&y)?.neg()?))?;
         let loss = (per_instance.sum_all()? / batch as f64)?;
-        let f = out.logits.to_dtype(DType::F64)?.to_vec1::<f64>()?;
-        let n = f.len() as f64;
-        let correct = f.iter().zip(&out.labels).filter(|(f, y)| **f * **y > 0.0).count() as f64;
+        let f = out.logits.detach();
+        let margin = f.mul(&y)?;
+        let abs = f.abs()?;
+        let fraction = |hits: Tensor| -> Result<Tensor> { Ok(hits.to_dtype(f.dtype())?.mean_all()?) };
         let metrics = vec![
-            ("cdl_accuracy".to_string(), correct / n),
-            ("cdl_abs_logit".to_string(), f.iter().map(|v| v.abs()).sum::<f64>() / n),
-            ("cdl_saturated".to_string(), f.iter().filter(|v| v.abs() > 10.0).count() as f64 / n),
+            ("cdl_accuracy".to_string(), fraction(margin.gt(0.0)?)?),
+            ("cdl_abs_logit".to_string(), abs.mean_all()?),
+            ("cdl_saturated".to_string(), fraction(abs.gt(10.0)?)?),
         ];
         Ok(LossOutput { loss, metrics })
     }

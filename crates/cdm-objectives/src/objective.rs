@@ -1,17 +1,29 @@
 //! The `Objective` trait and weighted sums of objectives.
+//!
+//! An objective returns its loss and its metrics as tensors on the batch's device. Nothing in a
+//! step reads a value back to the host, so on a GPU a training step queues its work without
+//! waiting for it; the trainer reads the numbers when it logs them.
 
 use candle_core::Tensor;
 use cdm_core::{Denoiser, NoiseSource};
 
 use crate::Result;
 
-/// A loss attached to the denoiser's graph, plus detached host metrics.
+/// A loss attached to the denoiser's graph, plus detached metrics.
 #[derive(Debug)]
 pub struct LossOutput {
     /// Scalar loss; call `backward` on it.
     pub loss: Tensor,
-    /// Named metrics (host values, no graph).
-    pub metrics: Vec<(String, f64)>,
+    /// Named metrics: detached scalar tensors on the loss's device.
+    pub metrics: Vec<(String, Tensor)>,
+}
+
+impl LossOutput {
+    /// The metric `name` read back to the host, if the objective reports it.
+    pub fn metric(&self, name: &str) -> Result<Option<f64>> {
+        let Some((_, value)) = self.metrics.iter().find(|(k, _)| k == name) else { return Ok(None) };
+        Ok(Some(value.to_device(&candle_core::Device::Cpu)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?))
+    }
 }
 
 /// A training objective for a log-SNR [`Denoiser`].
@@ -48,10 +60,7 @@ impl Objective for WeightedSum {
         let mut metrics = Vec::new();
         for (weight, part) in &self.parts {
             let out = part.loss(d, x, noise)?;
-            metrics.push((
-                format!("loss_{}", part.name()),
-                out.loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?,
-            ));
+            metrics.push((format!("loss_{}", part.name()), out.loss.detach()));
             metrics.extend(out.metrics);
             let weighted = (out.loss * *weight)?;
             total = Some(match total {

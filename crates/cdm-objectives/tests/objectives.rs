@@ -67,7 +67,7 @@ fn cdl_logit_at_the_exact_denoiser_classifies_and_beats_a_perturbed_denoiser() {
     let x = mixture_batch(512);
     let cdl = mixture_cdl(CdlMode::Improved, 64, None);
     let out = cdl.loss(&gmm, &x, &NoiseSource::new(3)).unwrap();
-    let accuracy = out.metrics.iter().find(|(k, _)| k == "cdl_accuracy").unwrap().1;
+    let accuracy = out.metric("cdl_accuracy").unwrap().expect("CDL reports its accuracy");
     eprintln!("CDL accuracy at the exact denoiser: {accuracy:.3}");
     assert!(accuracy > 0.6, "accuracy {accuracy}");
     // paired over seeds: the same random numbers for the exact and the perturbed denoiser

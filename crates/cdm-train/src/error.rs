@@ -36,7 +36,8 @@ pub enum Error {
         reason: String,
     },
 
-    /// The loss or the gradient became NaN or infinite; the run stopped before applying it.
+    /// The loss or the gradient became NaN or infinite; the run stopped at the next log or
+    /// checkpoint, before writing anything after that step.
     #[error("non-finite {what} at step {step} (last good checkpoint: {last_checkpoint:?})")]
     NonFinite {
         /// The optimizer step at which it happened.

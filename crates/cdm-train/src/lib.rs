@@ -5,8 +5,10 @@
 //! - [`AdamW`] with saveable moments (candle's keeps them private), [`WarmupCosine`] learning
 //!   rate, global-norm [`clip_grad_norm`] (the pre-clip norm is logged), gradient accumulation;
 //! - [`Ema`] weights for sampling;
+//! - no host read-back per step: losses, gradient norms and metrics stay on the device until
+//!   they are logged;
 //! - a non-finite guard: a NaN/∞ loss or gradient stops the run with a typed error naming the
-//!   step, before the bad update, with the last good checkpoint intact;
+//!   step, checked before every checkpoint so the last checkpoint is always good;
 //! - atomic checkpoints ([`checkpoint`]) and bit-identical resume;
 //! - `metrics.jsonl`, an indicatif progress bar and `tracing` logs.
 //!

@@ -6,10 +6,18 @@
 //! 2. for each of the `grad_accumulation` micro-batches `k`: draw the batch, evaluate the
 //!    objective with the step's noise `NoiseSource::new(seed).fork_index(s).fork_index(k)`,
 //!    back-propagate `loss/accumulation` and add up the gradients;
-//! 3. **non-finite guard**: a NaN/∞ loss or gradient norm stops the run with
-//!    [`Error::NonFinite`] *before* the update, so the weights and the last checkpoint stay good;
-//! 4. global-norm clipping (the pre-clip norm is logged), AdamW update, EMA update;
-//! 5. on schedule: validation, a [`LogRecord`] of the window's means, and an atomic checkpoint.
+//! 3. global-norm clipping (the pre-clip norm is logged), AdamW update, EMA update;
+//! 4. on schedule: validation, a [`LogRecord`] of the window's means, and an atomic checkpoint.
+//!
+//! **Nothing is read back per step.** The step's loss, gradient norm and the objective's
+//! metrics stay on the device as scalar tensors; the loop reads the steps since the last read in
+//! one transfer when it logs or checkpoints. On a GPU a step therefore queues its kernels and
+//! returns without waiting for them.
+//!
+//! **Non-finite guard.** That read checks every pending step: the first NaN/∞ loss or gradient
+//! norm stops the run with [`Error::NonFinite`] naming that step. The check runs before every
+//! checkpoint, so no checkpoint ever holds a step after a non-finite one and `--resume` starts
+//! from good weights; the variables in memory may have taken up to `log_every` bad updates.
 //!
 //! The loop keeps only what resume correctness depends on. What the run shows and records
 //! besides checkpoints (the progress bar, `metrics.jsonl`) and which old checkpoints it deletes
@@ -30,7 +38,7 @@ use cdm_objectives::Objective;
 
 use crate::adamw::{AdamW, AdamWConfig};
 use crate::checkpoint::{Checkpoint, TrainState, latest_checkpoint, load_checkpoint, save_checkpoint, save_tensors};
-use crate::clip::clip_grad_norm;
+use crate::clip::{clip_grad_norm, grad_norm};
 use crate::ema::Ema;
 use crate::lr::WarmupCosine;
 use crate::observer::{LogRecord, RunStart, StandardObservers, StepEnd, TrainObserver};
@@ -245,21 +253,22 @@ impl<'a> Trainer<'a> {
         let mut final_loss = f64::NAN;
         for step in start..cfg.steps {
             let lr = schedule.at(step);
-            let StepOutcome { loss, mut grads, metrics: named } = self.accumulate(batches, &root_noise, step)?;
-            let guard = |what| Error::NonFinite { step, what, last_checkpoint: last_checkpoint.clone() };
-            if !loss.is_finite() {
-                return Err(guard("loss"));
-            }
-            let norm = clip_grad_norm(&mut grads, &self.params, cfg.grad_clip.unwrap_or(f64::INFINITY))?;
-            if !norm.is_finite() {
-                return Err(guard("gradient"));
-            }
+            let StepOutcome { loss, mut grads, metrics } = self.accumulate(batches, &root_noise, step)?;
+            let grad_norm = match cfg.grad_clip {
+                Some(max_norm) => clip_grad_norm(&mut grads, &self.params, max_norm)?,
+                None => grad_norm(&grads, &self.params)?,
+            };
             opt.step(&grads, lr)?;
             ema.update(&self.params)?;
             let done = step + 1;
-            observer.on_step(&StepEnd { step: done, loss, lr, grad_norm: norm, metrics: &named })?;
-            window.add(loss, norm, &named);
-            if done % cfg.log_every == 0 || done == cfg.steps {
+            observer.on_step(&StepEnd { step: done, lr })?;
+            window.push(PendingStep { step, loss, grad_norm, metrics });
+            let log_now = done % cfg.log_every == 0 || done == cfg.steps;
+            let checkpoint_now = done % cfg.checkpoint_every == 0 || done == cfg.steps;
+            if log_now || checkpoint_now {
+                window.settle(&last_checkpoint)?;
+            }
+            if log_now {
                 let it_per_s = (done - start) as f64 / began.elapsed().as_secs_f64().max(1e-9);
                 let validate_now = cfg.validate_every > 0 && (done % cfg.validate_every == 0 || done == cfg.steps);
                 let val_loss = validation.filter(|_| validate_now).map(|v| self.validation_loss(v)).transpose()?;
@@ -274,7 +283,7 @@ impl<'a> Trainer<'a> {
                 final_loss = record.loss;
                 observer.on_log(&record)?;
             }
-            if done % cfg.checkpoint_every == 0 || done == cfg.steps {
+            if checkpoint_now {
                 let dir = self.write_checkpoint(&opt, &ema, done)?;
                 last_checkpoint = Some(dir.clone());
                 observer.on_checkpoint(done, &dir)?;
@@ -306,21 +315,21 @@ impl<'a> Trainer<'a> {
         Ok(dir)
     }
 
-    /// Loss, summed gradients and named metrics of one optimizer step.
+    /// Loss, summed gradients and named metrics of one optimizer step, on the device.
     fn accumulate(&self, batches: &mut dyn BatchSource, root: &NoiseSource, step: u64) -> Result<StepOutcome> {
         let n = self.config.grad_accumulation;
         let mut total: Option<GradStore> = None;
-        let mut loss_sum = 0.0;
-        let mut named: Vec<(String, f64)> = Vec::new();
+        let mut loss_sum: Option<Tensor> = None;
+        let mut named: Vec<(String, Tensor)> = Vec::new();
         for micro in 0..n {
             let x = batches.batch(step, micro)?;
             let out = self.objective.loss(self.denoiser, &x, &root.fork_index(step).fork_index(micro as u64))?;
-            loss_sum += out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            let grads = (out.loss / n as f64)?.backward()?;
+            let grads = (&out.loss / n as f64)?.backward()?;
+            loss_sum = Some(add_into(loss_sum, out.loss.detach())?);
             for (k, v) in out.metrics {
                 match named.iter_mut().find(|(name, _)| *name == k) {
-                    Some((_, acc)) => *acc += v / n as f64,
-                    None => named.push((k, v / n as f64)),
+                    Some((_, acc)) => *acc = (&*acc + v)?,
+                    None => named.push((k, v)),
                 }
             }
             total = Some(match total {
@@ -339,7 +348,12 @@ impl<'a> Trainer<'a> {
                 }
             });
         }
-        Ok(StepOutcome { loss: loss_sum / n as f64, grads: total.expect("at least one micro-batch"), metrics: named })
+        let mean = |t: Tensor| t.affine(1.0 / n as f64, 0.0);
+        Ok(StepOutcome {
+            loss: mean(loss_sum.expect("at least one micro-batch"))?,
+            grads: total.expect("at least one micro-batch"),
+            metrics: named.into_iter().map(|(k, v)| Ok((k, mean(v)?))).collect::<Result<_>>()?,
+        })
     }
 
     /// The objective on the validation set with fixed noise (comparable across steps).
@@ -366,14 +380,32 @@ impl<'a> Trainer<'a> {
 
 /// Mean loss, summed gradients and mean named metrics of one optimizer step.
 struct StepOutcome {
-    loss: f64,
+    loss: Tensor,
     grads: GradStore,
-    metrics: Vec<(String, f64)>,
+    metrics: Vec<(String, Tensor)>,
 }
 
-/// Running sums between two log lines.
+/// `acc + t`, or `t` for the first term.
+fn add_into(acc: Option<Tensor>, t: Tensor) -> candle_core::Result<Tensor> {
+    match acc {
+        None => Ok(t),
+        Some(acc) => acc + t,
+    }
+}
+
+/// One applied step whose numbers are still on the device.
+struct PendingStep {
+    /// The step's index (0-based, as in [`Error::NonFinite`]).
+    step: u64,
+    loss: Tensor,
+    grad_norm: Tensor,
+    metrics: Vec<(String, Tensor)>,
+}
+
+/// The steps between two log lines: pending on the device, then running sums on the host.
 #[derive(Default)]
 struct Window {
+    pending: Vec<PendingStep>,
     steps: u64,
     loss: f64,
     grad_norm: f64,
@@ -381,19 +413,47 @@ struct Window {
 }
 
 impl Window {
-    fn add(&mut self, loss: f64, grad_norm: f64, named: &[(String, f64)]) {
-        self.steps += 1;
-        self.loss += loss;
-        self.grad_norm += grad_norm;
-        for (k, v) in named {
-            match self.named.iter_mut().find(|(name, _)| name == k) {
-                Some((_, acc)) => *acc += v,
-                None => self.named.push((k.clone(), *v)),
-            }
-        }
+    fn push(&mut self, step: PendingStep) {
+        self.pending.push(step);
     }
 
-    /// The window's record at `step`, which starts the next window.
+    /// Reads the pending steps in one transfer and adds them to the sums; the first step with
+    /// a non-finite loss or gradient norm is an [`Error::NonFinite`].
+    fn settle(&mut self, last_checkpoint: &Option<PathBuf>) -> Result<()> {
+        let Some(first) = self.pending.first() else { return Ok(()) };
+        let dtype = first.loss.dtype();
+        let scalars = self
+            .pending
+            .iter()
+            .flat_map(|p| [&p.loss, &p.grad_norm].into_iter().chain(p.metrics.iter().map(|(_, v)| v)))
+            .map(|t| t.to_dtype(dtype))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let host = Tensor::stack(&scalars, 0)?.to_device(&candle_core::Device::Cpu)?.to_dtype(DType::F64)?;
+        let mut values = host.to_vec1::<f64>()?.into_iter();
+        for p in std::mem::take(&mut self.pending) {
+            let (loss, grad_norm) = (values.next().unwrap_or(f64::NAN), values.next().unwrap_or(f64::NAN));
+            let guard = |what| Error::NonFinite { step: p.step, what, last_checkpoint: last_checkpoint.clone() };
+            if !loss.is_finite() {
+                return Err(guard("loss"));
+            }
+            if !grad_norm.is_finite() {
+                return Err(guard("gradient"));
+            }
+            self.steps += 1;
+            self.loss += loss;
+            self.grad_norm += grad_norm;
+            for (k, _) in &p.metrics {
+                let v = values.next().unwrap_or(f64::NAN);
+                match self.named.iter_mut().find(|(name, _)| name == k) {
+                    Some((_, acc)) => *acc += v,
+                    None => self.named.push((k.clone(), v)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The window's record at `step`, which starts the next window; call after [`settle`](Self::settle).
     fn drain(&mut self, step: u64, lr: f64, it_per_s: f64, val_loss: Option<f64>) -> LogRecord {
         let n = self.steps.max(1) as f64;
         let record = LogRecord {

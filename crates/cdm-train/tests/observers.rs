@@ -22,11 +22,11 @@ enum Seen {
     Finish(u64),
 }
 
-/// Records every event, with the per-step losses and the log records.
+/// Records every event, with the per-step learning rates and the log records.
 #[derive(Default)]
 struct Recorder {
     seen: Vec<Seen>,
-    losses: Vec<f64>,
+    lrs: Vec<f64>,
     val_losses: Vec<f64>,
     records: Vec<LogRecord>,
 }
@@ -41,9 +41,9 @@ impl TrainObserver for Recorder {
         Ok(())
     }
 
-    fn on_step(&mut self, step: &StepEnd<'_>) -> cdm_train::Result<()> {
+    fn on_step(&mut self, step: &StepEnd) -> cdm_train::Result<()> {
         self.seen.push(Seen::Step(step.step));
-        self.losses.push(step.loss);
+        self.lrs.push(step.lr);
         Ok(())
     }
 
@@ -143,8 +143,12 @@ fn a_recorder_sees_every_event_in_order_with_the_right_steps() {
     ];
     assert_eq!(recorder.seen, expected);
 
-    // a record holds its window's means, and the validation loss when validation ran
-    let l = &recorder.losses;
+    // a record holds its window's means (the per-step losses from the same run logged every
+    // step), and the validation loss when validation ran
+    let mut per_step = Recorder::default();
+    train(&run_dir("observed-every-step"), TrainConfig { log_every: 1, ..config(6) }, false, Some(&mut per_step))
+        .unwrap();
+    let l: Vec<f64> = per_step.records.iter().map(|rec| rec.loss).collect();
     let r = &recorder.records;
     assert_eq!([r[0].loss, r[1].loss, r[2].loss], [(l[0] + l[1]) / 2.0, (l[2] + l[3]) / 2.0, (l[4] + l[5]) / 2.0]);
     assert_eq!(
@@ -260,7 +264,7 @@ fn an_observer_error_stops_the_run_with_that_error() {
     }
     // nothing ran past the failing event; the checkpoint it reported is complete
     assert_eq!(recorder.seen.last(), Some(&Seen::Checkpoint(4, checkpoint(&dir, 4))));
-    assert_eq!(recorder.losses.len(), 4);
+    assert_eq!(recorder.lrs.len(), 4);
     assert_eq!(cdm_train::checkpoint::latest_checkpoint(&dir).unwrap(), Some(checkpoint(&dir, 4)));
 
     // a metrics writer that cannot write stops the run before the first step, naming its file
@@ -269,5 +273,5 @@ fn an_observer_error_stops_the_run_with_that_error() {
         Err(Error::Io { path, .. }) => assert_eq!(path, dir),
         other => panic!("expected an I/O error naming {}, got {:?}", dir.display(), other.map(|_| ())),
     }
-    assert_eq!(recorder.losses.len(), 4);
+    assert_eq!(recorder.lrs.len(), 4);
 }

@@ -15,7 +15,7 @@ macro_rules! forward_events {
             $parts.into_iter().try_for_each(|o| o.on_start(start))
         }
 
-        fn on_step(&mut $self_, step: &StepEnd<'_>) -> Result<()> {
+        fn on_step(&mut $self_, step: &StepEnd) -> Result<()> {
             $parts.into_iter().try_for_each(|o| o.on_step(step))
         }
 

@@ -34,19 +34,17 @@ pub struct RunStart<'a> {
     pub resumed_from: Option<&'a Path>,
 }
 
-/// One optimizer step, as applied.
+/// One optimizer step, as queued.
+///
+/// The step's loss and metrics are not here: they stay on the device until the loop reads a
+/// whole window of them for its [`LogRecord`] (docs: the trainer's module), so that reporting a
+/// step never waits for the device.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepEnd<'a> {
+pub struct StepEnd {
     /// Optimizer steps completed, counting this one.
     pub step: u64,
-    /// Mean loss over the step's micro-batches.
-    pub loss: f64,
     /// Learning rate the update used.
     pub lr: f64,
-    /// Global gradient norm before clipping.
-    pub grad_norm: f64,
-    /// The objective's named metrics, averaged over the micro-batches.
-    pub metrics: &'a [(String, f64)],
 }
 
 /// Means over the steps since the previous record: one line of `metrics.jsonl`.
@@ -93,7 +91,7 @@ pub trait TrainObserver {
     }
 
     /// An optimizer step was applied.
-    fn on_step(&mut self, _step: &StepEnd<'_>) -> Result<()> {
+    fn on_step(&mut self, _step: &StepEnd) -> Result<()> {
         Ok(())
     }
 

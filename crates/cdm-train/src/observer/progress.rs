@@ -33,7 +33,7 @@ impl TrainObserver for TrainProgress {
         Ok(())
     }
 
-    fn on_step(&mut self, step: &StepEnd<'_>) -> Result<()> {
+    fn on_step(&mut self, step: &StepEnd) -> Result<()> {
         self.bar.set_position(step.step);
         Ok(())
     }
