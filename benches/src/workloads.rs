@@ -115,7 +115,9 @@ fn training_step(
         optimizer.step(&grads, LEARNING_RATE)?;
         step += 1;
         let mut losses = vec![("loss".to_string(), out.loss.to_scalar::<f32>()? as f64)];
-        losses.extend(out.metrics);
+        for (name, value) in out.metrics {
+            losses.push((name, value.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?));
+        }
         Ok(losses)
     })
 }
