@@ -240,7 +240,7 @@ pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> f64 {
 }
 
 /// `(Σ g, Σ g·(x − mean)·rstd)`, blocked like [`sum`].
-#[inline]
+#[inline(always)]
 pub(crate) fn sum_and_dot_normalised<T: Real>(g: &[T], x: &[T], mean: T, rstd: T) -> (f64, f64) {
     let n = g.len().min(x.len());
     let (g, x) = (&g[..n], &x[..n]);
