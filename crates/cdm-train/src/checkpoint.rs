@@ -102,15 +102,20 @@ pub fn checkpoint_root(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoints")
 }
 
+/// The directory of the checkpoint after `step` steps.
+pub fn checkpoint_dir(run_dir: &Path, step: u64) -> PathBuf {
+    checkpoint_root(run_dir).join(format!("step-{step:08}"))
+}
+
 /// Writes a complete checkpoint and points `latest` at it; returns its directory.
 ///
 /// Older checkpoints stay: removing them is [`prune_checkpoints`]'s job.
 pub fn save_checkpoint(run_dir: &Path, ckpt: &Checkpoint) -> Result<PathBuf> {
     let root = checkpoint_root(run_dir);
     fs::create_dir_all(&root).map_err(Error::io(&root))?;
-    let name = format!("step-{:08}", ckpt.state.step);
+    let dest = checkpoint_dir(run_dir, ckpt.state.step);
+    let name = dest.file_name().expect("a step directory").to_string_lossy().into_owned();
     let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
-    let dest = root.join(&name);
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(Error::io(&tmp))?;
     }

@@ -48,6 +48,19 @@ pub enum Error {
         last_checkpoint: Option<PathBuf>,
     },
 
+    /// The ranks of a data-parallel run no longer hold the same weights.
+    #[error("data-parallel replicas diverged at step {step}: rank {rank}'s weights differ from rank 0's")]
+    Diverged {
+        /// The step of the check.
+        step: u64,
+        /// The first rank that differs.
+        rank: usize,
+    },
+
+    /// A collective failed (a rank died, or the ranks disagree).
+    #[error(transparent)]
+    Dist(#[from] cdm_dist::Error),
+
     /// A training option is outside its valid range.
     #[error("invalid {field}: {reason} (got {value})")]
     InvalidArgument {

@@ -27,6 +27,20 @@
 //! Every random number is keyed by `(seed, step)`, and the checkpoint holds the weights, the
 //! EMA, the AdamW moments and the step, so a run stopped and resumed is bit-identical to an
 //! uninterrupted one on CPU.
+//!
+//! **Data parallel** ([`Trainer::distributed`], docs/distributed.md). Over `N` ranks of a
+//! [`Collective`], rank `r` takes rows `[r·B/N, (r+1)·B/N)` of each global micro-batch, with
+//! the noise streams of those global rows, and the gradients are all-reduced (mean) before
+//! clipping and AdamW:
+//!
+//! ```text
+//! ∇L = (1/N)·Σ_r ∇L_r,   L_r = (1/(B/N))·Σ_{b ∈ shard r} ℓ_b   ⇒   ∇L = ∇((1/B)·Σ_b ℓ_b)
+//! ```
+//!
+//! so the step equals the one-process step up to the order of the f32 sums. Every rank then
+//! applies the same update to the same weights; rank 0's weights are broadcast at the start
+//! (after any resume), and every checkpoint compares a hash of all ranks' weights. Only rank 0
+//! writes checkpoints and runs the standard observers; logged numbers are means over ranks.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,10 +48,13 @@ use std::time::{Duration, Instant};
 
 use candle_core::{DType, Tensor, Var, backprop::GradStore};
 use cdm_core::{Denoiser, NoiseSource};
+use cdm_dist::{Collective, Shard, SingleProcess};
 use cdm_objectives::Objective;
 
 use crate::adamw::{AdamW, AdamWConfig};
-use crate::checkpoint::{Checkpoint, TrainState, latest_checkpoint, load_checkpoint, save_checkpoint, save_tensors};
+use crate::checkpoint::{
+    Checkpoint, TrainState, checkpoint_dir, latest_checkpoint, load_checkpoint, save_checkpoint, save_tensors,
+};
 use crate::clip::{clip_grad_norm, grad_norm};
 use crate::ema::Ema;
 use crate::lr::WarmupCosine;
@@ -184,6 +201,7 @@ pub struct Trainer<'a> {
     denoiser: &'a dyn Denoiser,
     objective: &'a dyn Objective,
     run_dir: PathBuf,
+    world: &'a dyn Collective,
 }
 
 impl<'a> Trainer<'a> {
@@ -202,17 +220,32 @@ impl<'a> Trainer<'a> {
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let run_dir = run_dir.into();
         fs::create_dir_all(&run_dir).map_err(Error::io(&run_dir))?;
-        Ok(Self { config, params, denoiser, objective, run_dir })
+        Ok(Self { config, params, denoiser, objective, run_dir, world: &SingleProcess })
+    }
+
+    /// Trains data-parallel over the ranks of `world` (see the module doc); every rank builds
+    /// the same trainer and calls [`run`](Self::run) or [`run_observed`](Self::run_observed).
+    ///
+    /// # Errors
+    /// `batch_size` not a multiple of the world size.
+    pub fn distributed(mut self, world: &'a dyn Collective) -> Result<Self> {
+        Shard::of(self.config.batch_size, world)?;
+        self.world = world;
+        Ok(self)
     }
 
     /// Runs to `config.steps`, resuming from the run directory's latest checkpoint if `resume`,
-    /// with the [`StandardObservers`]: progress bar, `metrics.jsonl`, checkpoint retention.
+    /// with the [`StandardObservers`] (progress bar, `metrics.jsonl`, checkpoint retention) on
+    /// rank 0 and none on the other ranks.
     pub fn run(
         &self,
         batches: &mut dyn BatchSource,
         validation: Option<&Tensor>,
         resume: bool,
     ) -> Result<TrainSummary> {
+        if !self.world.is_root() {
+            return self.run_observed(batches, validation, resume, &mut ());
+        }
         let mut observers = StandardObservers::new(&self.config, &self.run_dir);
         self.run_observed(batches, validation, resume, &mut observers)
     }
@@ -227,6 +260,7 @@ impl<'a> Trainer<'a> {
         observer: &mut dyn TrainObserver,
     ) -> Result<TrainSummary> {
         let cfg = &self.config;
+        self.broadcast_weights()?;
         let mut opt = AdamW::new(self.params.clone(), cfg.adamw)?;
         let mut ema = Ema::new(&self.params, cfg.ema_decay, cfg.ema_warmup)?;
         let mut start = 0;
@@ -266,7 +300,7 @@ impl<'a> Trainer<'a> {
             let log_now = done % cfg.log_every == 0 || done == cfg.steps;
             let checkpoint_now = done % cfg.checkpoint_every == 0 || done == cfg.steps;
             if log_now || checkpoint_now {
-                window.settle(&last_checkpoint)?;
+                window.settle(self.world, &last_checkpoint)?;
             }
             if log_now {
                 let it_per_s = (done - start) as f64 / began.elapsed().as_secs_f64().max(1e-9);
@@ -297,8 +331,36 @@ impl<'a> Trainer<'a> {
         Ok(summary)
     }
 
-    /// Writes the checkpoint of `step` steps (and, at the last step, the run's final weights).
+    /// Makes every rank start from rank 0's weights.
+    fn broadcast_weights(&self) -> Result<()> {
+        if self.world.world_size() > 1 {
+            for (_, var) in &self.params {
+                var.set(&self.world.broadcast(var.as_tensor(), 0)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops with [`Error::Diverged`] unless every rank holds the same weights.
+    fn check_replicas(&self, step: u64) -> Result<()> {
+        if self.world.world_size() == 1 {
+            return Ok(());
+        }
+        let mine = Tensor::new(&weights_hash(&self.params)?, &candle_core::Device::Cpu)?.unsqueeze(0)?;
+        let all = self.world.all_gather(&mine)?.to_device(&candle_core::Device::Cpu)?.to_vec2::<f64>()?;
+        match all.iter().position(|h| *h != all[0]) {
+            Some(rank) => Err(Error::Diverged { step, rank }),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the checkpoint of `step` steps (and, at the last step, the run's final weights)
+    /// on rank 0; every rank returns its directory.
     fn write_checkpoint(&self, opt: &AdamW, ema: &Ema, step: u64) -> Result<PathBuf> {
+        self.check_replicas(step)?;
+        if !self.world.is_root() {
+            return Ok(checkpoint_dir(&self.run_dir, step));
+        }
         let cfg = &self.config;
         let ckpt = Checkpoint {
             model: self.params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect(),
@@ -323,7 +385,10 @@ impl<'a> Trainer<'a> {
         let mut named: Vec<(String, Tensor)> = Vec::new();
         for micro in 0..n {
             let x = batches.batch(step, micro)?;
-            let out = self.objective.loss(self.denoiser, &x, &root.fork_index(step).fork_index(micro as u64))?;
+            let shard = Shard::of(x.dim(0)?, self.world)?;
+            let x = x.narrow(0, shard.start, shard.len)?;
+            let noise = root.fork_index(step).fork_index(micro as u64).with_offset(shard.start as u64);
+            let out = self.objective.loss(self.denoiser, &x, &noise)?;
             let grads = (&out.loss / n as f64)?.backward()?;
             loss_sum = Some(add_into(loss_sum, out.loss.detach())?);
             for (k, v) in out.metrics {
@@ -349,11 +414,35 @@ impl<'a> Trainer<'a> {
             });
         }
         let mean = |t: Tensor| t.affine(1.0 / n as f64, 0.0);
+        let mut grads = total.expect("at least one micro-batch");
+        self.all_reduce_gradients(&mut grads)?;
         Ok(StepOutcome {
             loss: mean(loss_sum.expect("at least one micro-batch"))?,
-            grads: total.expect("at least one micro-batch"),
+            grads,
             metrics: named.into_iter().map(|(k, v)| Ok((k, mean(v)?))).collect::<Result<_>>()?,
         })
+    }
+
+    /// Replaces every rank's gradients with their mean over the ranks, in one collective call
+    /// on the flattened gradients.
+    fn all_reduce_gradients(&self, grads: &mut GradStore) -> Result<()> {
+        if self.world.world_size() == 1 {
+            return Ok(());
+        }
+        let present: Vec<&Var> =
+            self.params.iter().map(|(_, v)| v).filter(|v| grads.get(v.as_tensor()).is_some()).collect();
+        let flat = present
+            .iter()
+            .map(|v| grads.get(v.as_tensor()).expect("present").flatten_all())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let mean = self.world.all_reduce_mean(&Tensor::cat(&flat, 0)?)?;
+        let mut at = 0;
+        for v in present {
+            let len = v.elem_count();
+            grads.insert(v.as_tensor(), mean.narrow(0, at, len)?.reshape(v.shape())?);
+            at += len;
+        }
+        Ok(())
     }
 
     /// The objective on the validation set with fixed noise (comparable across steps).
@@ -417,9 +506,9 @@ impl Window {
         self.pending.push(step);
     }
 
-    /// Reads the pending steps in one transfer and adds them to the sums; the first step with
-    /// a non-finite loss or gradient norm is an [`Error::NonFinite`].
-    fn settle(&mut self, last_checkpoint: &Option<PathBuf>) -> Result<()> {
+    /// Reads the pending steps (means over the ranks) in one transfer and adds them to the
+    /// sums; the first step with a non-finite loss or gradient norm is an [`Error::NonFinite`].
+    fn settle(&mut self, world: &dyn Collective, last_checkpoint: &Option<PathBuf>) -> Result<()> {
         let Some(first) = self.pending.first() else { return Ok(()) };
         let dtype = first.loss.dtype();
         let scalars = self
@@ -428,7 +517,8 @@ impl Window {
             .flat_map(|p| [&p.loss, &p.grad_norm].into_iter().chain(p.metrics.iter().map(|(_, v)| v)))
             .map(|t| t.to_dtype(dtype))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        let host = Tensor::stack(&scalars, 0)?.to_device(&candle_core::Device::Cpu)?.to_dtype(DType::F64)?;
+        let mean = world.all_reduce_mean(&Tensor::stack(&scalars, 0)?)?;
+        let host = mean.to_device(&candle_core::Device::Cpu)?.to_dtype(DType::F64)?;
         let mut values = host.to_vec1::<f64>()?.into_iter();
         for p in std::mem::take(&mut self.pending) {
             let (loss, grad_norm) = (values.next().unwrap_or(f64::NAN), values.next().unwrap_or(f64::NAN));
@@ -468,4 +558,16 @@ impl Window {
         *self = Window::default();
         record
     }
+}
+
+/// FNV-1a over the bits of every weight, in name order, as four exact 16-bit pieces.
+fn weights_hash(params: &[(String, Var)]) -> Result<[f64; 4]> {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for (_, var) in params {
+        let values = var.as_tensor().flatten_all()?.to_dtype(DType::F64)?.to_device(&candle_core::Device::Cpu)?;
+        for v in values.to_vec1::<f64>()? {
+            h = (h ^ v.to_bits()).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    Ok([0, 16, 32, 48].map(|shift| ((h >> shift) & 0xffff) as f64))
 }
