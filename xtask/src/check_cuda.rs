@@ -10,8 +10,9 @@
 //! stub libraries that define the functions cudarc declares and nothing else, as the toolkit's
 //! own `lib/stubs/libcuda.so` does, so the link succeeds and the binary runs nowhere.
 //!
-//! Then `cargo check --workspace --all-targets --features cuda` and `cargo build -p cdm-cli
-//! --features cuda` run in `<target>/cuda-check`, with `CUDA_COMPUTE_CAP` naming the architecture
+//! Then `cargo check -p cdm-dist --all-targets --features nccl` (the NCCL collectives; checked,
+//! not linked: libnccl is not among the wheels), `cargo check --workspace --all-targets
+//! --features cuda` and `cargo build -p cdm-cli --features cuda` run in `<target>/cuda-check`, with `CUDA_COMPUTE_CAP` naming the architecture
 //! that candle-kernels' nvcc builds for (there is no `nvidia-smi` to ask).
 
 use std::collections::BTreeSet;
@@ -58,6 +59,7 @@ pub fn check(args: &CheckCudaArgs) -> Result<()> {
     )
     .context("the toolkit's path cannot go into PATH")?;
     [
+        vec!["check", "-p", "cdm-dist", "--all-targets", "--features", "nccl"],
         vec!["check", "--workspace", "--all-targets", "--features", "cuda"],
         vec!["build", "-p", "cdm-cli", "--features", "cuda"],
     ]

@@ -27,6 +27,7 @@ mod run_lock;
 mod sample;
 mod sampling;
 mod train;
+mod world;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -83,12 +84,17 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", without_backtrace(&e.to_string()));
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {}", without_backtrace(&cause.to_string()));
-            }
+            print_error(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints `e` and its causes to standard error.
+fn print_error(e: &anyhow::Error) {
+    eprintln!("error: {}", without_backtrace(&e.to_string()));
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {}", without_backtrace(&cause.to_string()));
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use cdm_core::NoiseSource;
+use cdm_dist::Collective;
 use cdm_samplers::{SamplerNoise, SamplerStats};
 
 use crate::data::{self, IMAGE_ROWS_PER_CALL, write_grid, write_samples};
@@ -13,6 +14,7 @@ use crate::pipeline::Pipeline;
 use crate::progress::SamplingProgress;
 use crate::run_dir::{SavedRun, Weights, write_json};
 use crate::sampling::{Chain, SamplerArgs};
+use crate::world;
 
 /// Pixels are drawn as `GRID_SCALE × GRID_SCALE` blocks in a pipeline's sample grid.
 const GRID_SCALE: usize = 4;
@@ -52,6 +54,10 @@ pub struct SampleArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Split every denoiser call over the ranks of `mpirun -np N cdm sample …` (a cdm built with
+    /// the `mpi` feature, `nccl` on CUDA): ParaDiGMS's window, or the batch; rank 0 writes.
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 /// What `stats.json` records.
@@ -68,6 +74,8 @@ struct Stats<'a> {
     forward_calls: usize,
     finished_sequentially: usize,
     wall_seconds: f64,
+    /// Processes that shared the denoiser calls (`--distributed`).
+    ranks: usize,
     mmd: Option<f64>,
     mmd_bandwidth: Option<f64>,
 }
@@ -84,52 +92,68 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
 /// Samples a run written by `cdm train` and measures the samples against its held-out data.
 fn sample_run(args: &SampleArgs, run_dir: &Path) -> Result<PathBuf> {
     let run = SavedRun::open(run_dir)?;
-    let device = run.device(args.device.as_deref())?;
-    let weights = if args.no_ema { Weights::Raw } else { Weights::Ema };
-    let net = run.network(weights, &device)?;
-    let data = data::load(&run.config().data)?;
-    let label = args.sampler.label();
-    let out = output_dir(args, run_dir, &label)?;
-    let noise = sampler_noise(args, &data.sample_shape(), &device)?;
-    let (x, stats) = draw(args, &net, &Chain::default(), &noise, &label, data.rows_per_call())?;
-    let m = data.measure(&out, &x, &run.config().sample, &label)?;
-    let record = stats_record(args, &label, weights.file_name().into(), &stats, (m.mmd, Some(m.bandwidth)), &noise);
-    write_json(&out.join("stats.json"), &record)?;
-    report(&label, &out, &stats, noise.batch());
-    println!("  {}", m.describe(noise.batch()));
-    if let Some(plot) = &m.plot {
-        println!("  plot: {}", plot.display());
-    }
-    Ok(out)
+    let (world, device) = world::join(args.distributed, args.device.as_deref().unwrap_or(&run.config().device))?;
+    let world = world.as_ref();
+    world::or_abort(world, || {
+        let weights = if args.no_ema { Weights::Raw } else { Weights::Ema };
+        let net = run.network(weights, &device)?;
+        let data = data::load(&run.config().data)?;
+        let label = args.sampler.label();
+        let out = output_dir(args, run_dir, &label, world)?;
+        let noise = sampler_noise(args, &data.sample_shape(), &device)?;
+        let (x, stats) = draw(args, &net, &Chain::default(), &noise, &label, data.rows_per_call(), world)?;
+        if !world.is_root() {
+            return Ok(out);
+        }
+        let m = data.measure(&out, &x, &run.config().sample, &label)?;
+        let mmd = (m.mmd, Some(m.bandwidth));
+        let record = stats_record(args, &label, weights.file_name().into(), &stats, mmd, &noise, world);
+        write_json(&out.join("stats.json"), &record)?;
+        report(&label, &out, &stats, noise.batch());
+        println!("  {}", m.describe(noise.batch()));
+        if let Some(plot) = &m.plot {
+            println!("  plot: {}", plot.display());
+        }
+        Ok(out)
+    })
 }
 
 /// Samples a diffusers pipeline with its scheduler's settings; writes the samples and a grid.
 fn sample_pipeline(args: &SampleArgs, dir: &Path) -> Result<PathBuf> {
-    let device = crate::device::parse_device(args.device.as_deref().unwrap_or("cpu"))?;
-    let pipeline = Pipeline::open(dir, &device)?;
-    let sampler = SamplerArgs {
-        sampler: Some(args.sampler.sampler.unwrap_or(pipeline.default_sampler())),
-        ..args.sampler.clone()
-    };
-    let args = &SampleArgs { sampler, ..args.clone() };
-    let label = args.sampler.label();
-    let out = output_dir(args, dir, &label)?;
-    let noise = sampler_noise(args, &pipeline.sample_shape, &device)?;
-    let (x, stats) = draw(args, &pipeline.denoiser, &pipeline.chain, &noise, &label, IMAGE_ROWS_PER_CALL)?;
-    write_samples(&out, "samples", &x)?;
-    let grid = out.join("samples.png");
-    write_grid(&grid, &x, (noise.batch() as f64).sqrt().ceil() as usize, GRID_SCALE)?;
-    let weights = dir.join("unet").join(cdm_models::checkpoint::WEIGHTS_FILE).display().to_string();
-    write_json(&out.join("stats.json"), &stats_record(args, &label, weights, &stats, (None, None), &noise))?;
-    report(&label, &out, &stats, noise.batch());
-    println!("  grid: {}", grid.display());
-    Ok(out)
+    let (world, device) = world::join(args.distributed, args.device.as_deref().unwrap_or("cpu"))?;
+    let world = world.as_ref();
+    world::or_abort(world, || {
+        let pipeline = Pipeline::open(dir, &device)?;
+        let sampler = SamplerArgs {
+            sampler: Some(args.sampler.sampler.unwrap_or(pipeline.default_sampler())),
+            ..args.sampler.clone()
+        };
+        let args = &SampleArgs { sampler, ..args.clone() };
+        let label = args.sampler.label();
+        let out = output_dir(args, dir, &label, world)?;
+        let noise = sampler_noise(args, &pipeline.sample_shape, &device)?;
+        let (x, stats) = draw(args, &pipeline.denoiser, &pipeline.chain, &noise, &label, IMAGE_ROWS_PER_CALL, world)?;
+        if !world.is_root() {
+            return Ok(out);
+        }
+        write_samples(&out, "samples", &x)?;
+        let grid = out.join("samples.png");
+        write_grid(&grid, &x, (noise.batch() as f64).sqrt().ceil() as usize, GRID_SCALE)?;
+        let weights = dir.join("unet").join(cdm_models::checkpoint::WEIGHTS_FILE).display().to_string();
+        let record = stats_record(args, &label, weights, &stats, (None, None), &noise, world);
+        write_json(&out.join("stats.json"), &record)?;
+        report(&label, &out, &stats, noise.batch());
+        println!("  grid: {}", grid.display());
+        Ok(out)
+    })
 }
 
-/// `--out`, else `<dir>/samples-<label>`, created.
-fn output_dir(args: &SampleArgs, dir: &Path, label: &str) -> Result<PathBuf> {
+/// `--out`, else `<dir>/samples-<label>`, created by rank 0.
+fn output_dir(args: &SampleArgs, dir: &Path, label: &str, world: &dyn Collective) -> Result<PathBuf> {
     let out = args.out.clone().unwrap_or_else(|| dir.join(format!("samples-{label}")));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    if world.is_root() {
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    }
     Ok(out)
 }
 
@@ -156,7 +180,7 @@ fn sampler_noise(args: &SampleArgs, sample_shape: &[usize], device: &Device) -> 
     SamplerNoise::explicit(init, steps).with_context(|| format!("{}", path.display()))
 }
 
-/// Runs the sampler with a progress bar.
+/// Runs the sampler over the ranks of `world`, with a progress bar on rank 0.
 fn draw(
     args: &SampleArgs,
     d: &dyn cdm_core::Denoiser,
@@ -164,9 +188,11 @@ fn draw(
     noise: &SamplerNoise,
     label: &str,
     rows_per_call: usize,
+    world: &dyn Collective,
 ) -> Result<(Tensor, SamplerStats)> {
-    let mut progress = SamplingProgress::new(args.sampler.step_count(), label, !args.no_progress);
-    let out = args.sampler.sample(d, chain, noise, &mut progress, rows_per_call)?;
+    let show = !args.no_progress && world.is_root();
+    let mut progress = SamplingProgress::new(args.sampler.step_count(), label, show);
+    let out = args.sampler.sample(d, chain, noise, &mut progress, rows_per_call, world)?;
     progress.finish();
     Ok(out)
 }
@@ -178,8 +204,10 @@ fn stats_record<'a>(
     stats: &SamplerStats,
     (mmd, mmd_bandwidth): (Option<f64>, Option<f64>),
     noise: &SamplerNoise,
+    world: &dyn Collective,
 ) -> Stats<'a> {
     Stats {
+        ranks: world.world_size(),
         sampler: &args.sampler,
         label: label.to_string(),
         n: noise.batch(),

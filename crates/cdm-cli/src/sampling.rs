@@ -5,6 +5,7 @@ use anyhow::Result;
 use crate::admission;
 use candle_core::{DType, Device, Tensor};
 use cdm_core::{Chunked, Denoiser, Detached, DiscreteSchedule, NoiseSource};
+use cdm_dist::{Collective, Sharded, SingleProcess};
 use cdm_samplers::{
     DdimConfig, DdpmConfig, EdmHeunConfig, EdmStochasticConfig, Paradigms, ParadigmsConfig, SamplerNoise, SamplerStats,
     Sequential, StepMap,
@@ -118,7 +119,8 @@ impl SamplerArgs {
 
     /// `--window auto` replaced by its choice for `noise`'s batch on `d`: a window, or sequential
     /// sampling of the same step map. Other settings are returned unchanged.
-    fn resolve_window(&self, d: &dyn Denoiser, noise: &SamplerNoise) -> Result<Self> {
+    /// Over several ranks each call's time is the mean of the ranks', so that all choose alike.
+    fn resolve_window(&self, d: &dyn Denoiser, noise: &SamplerNoise, world: &dyn Collective) -> Result<Self> {
         if self.window != Some(Window::Auto) {
             return Ok(self.clone());
         }
@@ -135,6 +137,7 @@ impl SamplerArgs {
                 drop(d.eps_at(&x, &alphas)?);
                 fastest = fastest.min(began.elapsed().as_secs_f64());
             }
+            let fastest = world.all_reduce_mean(&Tensor::new(fastest, &Device::Cpu)?)?.to_scalar::<f64>()?;
             tracing::debug!(rows, seconds = fastest, "--window auto: cost of one call");
             Ok(fastest)
         };
@@ -222,11 +225,12 @@ impl SamplerArgs {
             DType::F32,
             device,
         )?;
-        self.sample(d, &Chain::default(), &noise, observer, rows_per_call)
+        self.sample(d, &Chain::default(), &noise, observer, rows_per_call, &SingleProcess)
     }
 
     /// Runs the step map built on `chain` from `noise`, at most `--max-rows` (else
-    /// `rows_per_call`) rows per denoiser call.
+    /// `rows_per_call`) rows per denoiser call on each rank of `world`, which share every call
+    /// ([`Sharded`]) and all end with the same samples.
     pub fn sample(
         &self,
         d: &dyn Denoiser,
@@ -234,11 +238,13 @@ impl SamplerArgs {
         noise: &SamplerNoise,
         observer: &mut dyn cdm_samplers::Observer,
         rows_per_call: usize,
+        world: &dyn Collective,
     ) -> Result<(Tensor, SamplerStats)> {
         // detached per chunk: only one chunk's activations are alive at a time
-        let d = Chunked::new(Detached(d), self.max_rows.unwrap_or(rows_per_call))?;
+        let capped = Chunked::new(Detached(d), self.max_rows.unwrap_or(rows_per_call))?;
+        let d = Sharded::new(&capped, world);
         let probing = std::time::Instant::now();
-        let this = self.resolve_window(&d, noise)?;
+        let this = self.resolve_window(&d, noise, world)?;
         let probing = probing.elapsed();
         let init = noise.init();
         this.admit(noise.batch(), init.elem_count() / noise.batch())?;

@@ -1,22 +1,23 @@
 //! `cdm train`: resolve the run config, train a denoiser on points or images, then sample,
 //! measure and plot it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use candle_core::Device;
 use cdm_core::Chunked;
+use cdm_dist::Collective;
 use cdm_objectives::CdlMode;
 use cdm_train::Trainer;
 
 use crate::config::{ModelSpec, RunConfig};
 use crate::dataset::{DataKind, DatasetSpec};
-use crate::device::parse_device;
 use crate::model::{Network, load_weights, named_vars};
 use crate::objective::parse_objective;
 use crate::run_dir::{self, SavedConfig, SavedRun, Weights, write_json};
 use crate::run_lock::RunLock;
 use crate::sampling::SamplerArgs;
-use crate::{admission, data, report};
+use crate::{admission, data, report, world};
 
 /// `cdm train` options; flags override the TOML config, which overrides the defaults.
 #[derive(Clone, Debug, clap::Args)]
@@ -81,6 +82,10 @@ pub struct TrainArgs {
     /// Hide progress bars.
     #[arg(long)]
     pub no_progress: bool,
+    /// Data-parallel over the ranks of `mpirun -np N cdm train …` (a cdm built with the `mpi`
+    /// feature, `nccl` on CUDA): each rank takes 1/N of every batch; rank 0 writes the run.
+    #[arg(long)]
+    pub distributed: bool,
 }
 
 /// Where the first weights of a fine-tuning run come from.
@@ -165,20 +170,28 @@ pub fn run(args: &TrainArgs) -> Result<PathBuf> {
         let mut cfg = SavedRun::open(dir)?.saved.config;
         cfg.train.progress = !args.no_progress;
         cfg.train.steps = args.steps.unwrap_or(cfg.train.steps);
-        return train_run(cfg, &RunLock::acquire(dir)?, None, true);
+        let (world, device) = world::join(args.distributed, &cfg.device)?;
+        return world::or_abort(world.as_ref(), || {
+            let _lock = world.is_root().then(|| RunLock::acquire(dir)).transpose()?;
+            train_run(cfg, dir, world.as_ref(), &device, None, true)
+        });
     }
     let cfg = resolve(args)?;
-    let name = cfg.name.clone().unwrap_or_else(|| {
-        let dataset = cfg.data.dataset.to_string().replace([':', '/'], "_");
-        format!("{dataset}-{}-{}", cfg.objective.label(), run_dir::utc_stamp())
-    });
-    let run = run_dir::claim(&args.runs_dir, &name)?;
-    let init = match (&args.init, &args.init_diffusers) {
-        (_, Some(d)) => Some(Init::Diffusers(d.clone())),
-        (Some(w), None) => Some(Init::Weights(w.clone())),
-        (None, None) => None,
-    };
-    train_run(cfg, &run, init, false)
+    let (world, device) = world::join(args.distributed, &cfg.device)?;
+    world::or_abort(world.as_ref(), || {
+        let name = cfg.name.clone().unwrap_or_else(|| {
+            let dataset = cfg.data.dataset.to_string().replace([':', '/'], "_");
+            format!("{dataset}-{}-{}", cfg.objective.label(), run_dir::utc_stamp())
+        });
+        let name = world::root_text(world.as_ref(), name)?;
+        let _lock = world.is_root().then(|| run_dir::claim(&args.runs_dir, &name)).transpose()?;
+        let init = match (&args.init, &args.init_diffusers) {
+            (_, Some(d)) => Some(Init::Diffusers(d.clone())),
+            (Some(w), None) => Some(Init::Weights(w.clone())),
+            (None, None) => None,
+        };
+        train_run(cfg, &args.runs_dir.join(&name), world.as_ref(), &device, init, false)
+    })
 }
 
 /// Refuses a run whose batches (the CDL adds 2·K rows per instance) or post-training samples
@@ -202,23 +215,29 @@ fn admit(cfg: &RunConfig, per_row: usize) -> Result<()> {
     }
 }
 
-/// Trains `cfg` in the locked run directory, from `init` weights if given, continuing from the
-/// latest checkpoint if `resume`; then plots the loss and samples the EMA weights. Returns the
-/// directory.
+/// Trains `cfg` in the run directory `dir` (locked by rank 0) on `device`, data-parallel over
+/// `world`, from `init` weights if given, continuing from the latest checkpoint if `resume`;
+/// then rank 0 plots the loss and samples the EMA weights. Returns the directory.
 ///
 /// The one pipeline for every data kind: load the data ([`data::load`]), fit the model
 /// spec to it, record `config.json` and `model.json`, build the network and the objective,
-/// train, plot, sample and measure.
-pub fn train_run(cfg: RunConfig, run: &RunLock, init: Option<Init>, resume: bool) -> Result<PathBuf> {
-    let dir = run.dir().to_path_buf();
-    let device = parse_device(&cfg.device)?;
+/// train, plot, sample and measure. Only rank 0 writes.
+pub fn train_run(
+    cfg: RunConfig,
+    dir: &Path,
+    world: &dyn Collective,
+    device: &Device,
+    init: Option<Init>,
+    resume: bool,
+) -> Result<PathBuf> {
+    let dir = dir.to_path_buf();
     let data = data::load(&cfg.data)?;
     let spec = data.fit_model(cfg.model.clone(), matches!(init, Some(Init::Diffusers(_))))?;
     let cfg = RunConfig { model: spec.clone(), ..cfg };
     admit(&cfg, data.sample_shape().iter().product())?;
     if resume {
         run_dir::check_model_json(&dir, &spec)?;
-    } else {
+    } else if world.is_root() {
         // config.json last: a run that has it has everything `--resume` reads
         write_json(&dir.join("model.json"), &spec)?;
         data.save(&dir)?;
@@ -228,18 +247,18 @@ pub fn train_run(cfg: RunConfig, run: &RunLock, init: Option<Init>, resume: bool
         run = %dir.display(), dataset = %cfg.data.dataset, data = %data.describe(), objective = %cfg.objective.label(),
         steps = cfg.train.steps, "training"
     );
-    let (net, vars) = Network::build(&spec, cfg.train.seed, &device, true)?;
+    let (net, vars) = Network::build(&spec, cfg.train.seed, device, true)?;
     if let (Some(init), false) = (&init, resume) {
         let file = init.weights_file();
         load_weights(&spec, &file, &vars).context(init.flag())?;
         tracing::info!(from = %file.display(), "initialised from checkpoint");
     }
     let objective = data.objective(&cfg.objective, cfg.train.batch_size, cfg.data.seed)?;
-    let validation = data.validation(&device)?;
+    let validation = data.validation(device)?;
     let train = &cfg.train;
-    let mut batches = data.batches(train.batch_size, train.grad_accumulation, train.seed, &device)?;
+    let mut batches = data.batches(train.batch_size, train.grad_accumulation, train.seed, device)?;
     let capped = Chunked::new(&net, data.rows_per_call())?;
-    let trainer = Trainer::new(train.clone(), named_vars(&vars), &capped, &objective, &dir)?;
+    let trainer = Trainer::new(train.clone(), named_vars(&vars), &capped, &objective, &dir)?.distributed(world)?;
     let summary = trainer.run(batches.as_mut(), Some(&validation), resume)?;
     let seconds = summary.wall.as_secs_f64();
     let done = (summary.steps - summary.resumed_from).max(1);
@@ -252,9 +271,12 @@ pub fn train_run(cfg: RunConfig, run: &RunLock, init: Option<Init>, resume: bool
     );
     drop(trainer);
     drop(net);
+    if !world.is_root() {
+        return Ok(dir);
+    }
     report::loss_curve(&dir)?;
     if cfg.sample.n > 0 {
-        report::sample_after_training(&dir, &cfg, data.as_ref(), &device, seconds)?;
+        report::sample_after_training(&dir, &cfg, data.as_ref(), device, seconds)?;
     }
     Ok(dir)
 }

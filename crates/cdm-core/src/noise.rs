@@ -60,6 +60,11 @@ impl NoiseSource {
         Self { first: self.first + first, ..*self }
     }
 
+    /// The global sample index of batch row 0 (the sum of the offsets).
+    pub fn offset(&self) -> u64 {
+        self.first
+    }
+
     /// The random stream of sample `index` (after the offset).
     pub fn stream(&self, index: u64) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::seed_from_u64(splitmix64(self.seed) ^ self.domain);

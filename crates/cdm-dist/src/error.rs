@@ -45,6 +45,10 @@ pub enum Error {
     #[error("MPI: {0}")]
     Mpi(String),
 
+    /// NCCL could not start or a collective failed to launch.
+    #[error("NCCL: {0}")]
+    Nccl(String),
+
     /// A batch cannot be split evenly over the ranks.
     #[error("a batch of {batch} rows cannot be split evenly over {world_size} ranks")]
     UnevenBatch {

@@ -7,6 +7,9 @@
 //! |---|---|---|
 //! | [`SingleProcess`] | the default: one process, every collective is the identity | any device |
 //! | `Mpi` (feature `mpi`) | `mpirun -np N …`, one rank per process | CPU (others go through the host) |
+//! | `Nccl` (feature `nccl`) | `mpirun -np N …`, one GPU per rank, bootstrapped over MPI | CUDA, GPU to GPU (CPU over MPI) |
+//!
+//! [`Sharded`] splits a denoiser's calls over the ranks, which is how samplers run distributed.
 //!
 //! # Contract
 //!
@@ -31,13 +34,19 @@
 mod error;
 #[cfg(feature = "mpi")]
 mod mpi;
+#[cfg(feature = "nccl")]
+mod nccl;
 mod shard;
+mod sharded;
 mod single;
 
 pub use error::{Error, Result};
 #[cfg(feature = "mpi")]
 pub use mpi::Mpi;
+#[cfg(feature = "nccl")]
+pub use nccl::Nccl;
 pub use shard::Shard;
+pub use sharded::Sharded;
 pub use single::SingleProcess;
 
 use candle_core::Tensor;
@@ -66,6 +75,12 @@ pub trait Collective {
             1 => Ok(t.clone()),
             n => Ok(self.all_reduce_sum(t)?.affine(1.0 / n as f64, 0.0)?),
         }
+    }
+
+    /// Ends this process and every other rank's at once, with exit status `code`: what a rank
+    /// that cannot go on does, so that the others do not wait for it in their next collective.
+    fn abort(&self, code: i32) -> ! {
+        std::process::exit(code)
     }
 
     /// Whether this is the rank that writes files and shows progress.

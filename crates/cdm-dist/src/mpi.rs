@@ -36,7 +36,7 @@ impl Mpi {
 
     /// Every rank's `(element count, dtype code)`, after checking that the dtypes agree and,
     /// with `same_count`, the counts.
-    fn agree(&self, collective: &'static str, t: &Tensor, same_count: bool) -> Result<Vec<u64>> {
+    pub(crate) fn agree(&self, collective: &'static str, t: &Tensor, same_count: bool) -> Result<Vec<u64>> {
         let mine = [t.elem_count() as u64, dtype_code(collective, t.dtype())?];
         let mut all = vec![0u64; 2 * self.world_size()];
         self.world.all_gather_into(&mine[..], &mut all[..]);
@@ -89,7 +89,7 @@ impl Mpi {
         out
     }
 
-    fn broadcast_buffer<T: Equivalence>(&self, mut buf: Vec<T>, root: usize) -> Vec<T> {
+    pub(crate) fn broadcast_buffer<T: Equivalence>(&self, mut buf: Vec<T>, root: usize) -> Vec<T> {
         self.world.process_at_rank(root as i32).broadcast_into(&mut buf[..]);
         buf
     }
@@ -104,6 +104,24 @@ impl Mpi {
     }
 }
 
+impl Mpi {
+    /// Every rank's number of rows of `t` (rank ≥ 1), after checking that the dtypes and the
+    /// row shapes (all dimensions but the first) agree.
+    pub(crate) fn gathered_rows(&self, collective: &'static str, t: &Tensor) -> Result<Vec<usize>> {
+        let row: usize = t.dims().iter().skip(1).product();
+        let counts = self.agree(collective, t, false)?;
+        if let Some(rank) = counts.iter().position(|&c| row == 0 || !(c as usize).is_multiple_of(row)) {
+            return Err(Error::Mismatch {
+                collective,
+                rank,
+                expected: format!("rows of {:?}", &t.dims()[1..]),
+                got: format!("{} elements", counts[rank]),
+            });
+        }
+        Ok(counts.iter().map(|&c| c as usize / row).collect())
+    }
+}
+
 impl Collective for Mpi {
     fn rank(&self) -> usize {
         self.world.rank() as usize
@@ -111,6 +129,10 @@ impl Collective for Mpi {
 
     fn world_size(&self) -> usize {
         self.world.size() as usize
+    }
+
+    fn abort(&self, code: i32) -> ! {
+        self.world.abort(code)
     }
 
     fn all_reduce_sum(&self, t: &Tensor) -> Result<Tensor> {
@@ -128,18 +150,11 @@ impl Collective for Mpi {
 
     fn all_gather(&self, t: &Tensor) -> Result<Tensor> {
         let t = &if t.rank() == 0 { t.reshape(1)? } else { t.clone() };
+        let rows = self.gathered_rows("all_gather", t)?;
         let row: usize = t.dims().iter().skip(1).product();
-        let counts = self.agree("all_gather", t, false)?;
-        if let Some(rank) = counts.iter().position(|&c| row == 0 || !(c as usize).is_multiple_of(row)) {
-            return Err(Error::Mismatch {
-                collective: "all_gather",
-                rank,
-                expected: format!("rows of {:?}", &t.dims()[1..]),
-                got: format!("{} elements", counts[rank]),
-            });
-        }
+        let counts: Vec<u64> = rows.iter().map(|&n| (n * row) as u64).collect();
         let mut shape = t.dims().to_vec();
-        shape[0] = counts.iter().map(|&c| c as usize).sum::<usize>() / row.max(1);
+        shape[0] = rows.iter().sum();
         with_host_buffer(t, &shape, |v| self.all_gather_buffer(v, &counts), |v| self.all_gather_buffer(v, &counts))
     }
 }

@@ -1,9 +1,11 @@
 //! A rank's share of a global batch.
 //!
-//! A global batch of `B` rows over `N` ranks gives rank `r` the rows `[r·B/N, (r+1)·B/N)`.
-//! Row `i` of the shard is global row `r·B/N + i`, and draws the noise stream of that global
-//! index (`NoiseSource::with_offset`), so the random numbers of a sample do not depend on how
-//! many ranks share the batch.
+//! A global batch of `B` rows over `N` ranks gives rank `r` the rows `[⌊r·B/N⌋, ⌊(r+1)·B/N⌋)`:
+//! contiguous, in rank order, sizes differing by at most one. Training asks for an even split
+//! ([`Shard::of`]); inference takes any ([`Shard::balanced`]). Row `i` of a training shard is
+//! global row `start + i`, and draws the noise stream of that global index
+//! (`NoiseSource::with_offset`), so the random numbers of a sample do not depend on how many
+//! ranks share the batch.
 
 use crate::{Collective, Error, Result};
 
@@ -24,7 +26,14 @@ impl Shard {
         if !batch.is_multiple_of(n) {
             return Err(Error::UnevenBatch { batch, world_size: n });
         }
-        let len = batch / n;
-        Ok(Self { start: world.rank() * len, len })
+        Ok(Self::balanced(batch, world))
+    }
+
+    /// This rank's share of `rows` rows, any number: `⌊r·rows/N⌋ … ⌊(r+1)·rows/N⌋`, empty on
+    /// some ranks when `rows < N`.
+    pub fn balanced(rows: usize, world: &dyn Collective) -> Self {
+        let (r, n) = (world.rank(), world.world_size());
+        let bound = |r: usize| r * rows / n;
+        Self { start: bound(r), len: bound(r + 1) - bound(r) }
     }
 }

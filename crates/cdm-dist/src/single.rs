@@ -76,5 +76,11 @@ mod tests {
         let shards: Vec<Shard> = (0..4).map(|r| Shard::of(32, &Seat(r, 4)).unwrap()).collect();
         assert_eq!(shards.iter().map(|s| (s.start, s.len)).collect::<Vec<_>>(), [(0, 8), (8, 8), (16, 8), (24, 8)]);
         assert!(matches!(Shard::of(30, &Seat(0, 4)), Err(Error::UnevenBatch { batch: 30, world_size: 4 })));
+        // any row count: contiguous, in rank order, sizes within one, empty shards below N rows
+        for (rows, expected) in [(10, vec![(0, 2), (2, 3), (5, 2), (7, 3)]), (3, vec![(0, 0), (0, 1), (1, 1), (2, 1)])]
+        {
+            let got: Vec<_> = (0..4).map(|r| Shard::balanced(rows, &Seat(r, 4))).map(|s| (s.start, s.len)).collect();
+            assert_eq!(got, expected, "{rows} rows");
+        }
     }
 }

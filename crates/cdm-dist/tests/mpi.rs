@@ -5,6 +5,8 @@
 //! which asserts as one rank; without `mpirun` the test says so and skips.
 #![cfg(feature = "mpi")]
 
+mod common;
+
 use candle_core::{Device, Tensor};
 use cdm_dist::{Collective, Error, Mpi};
 
@@ -48,20 +50,7 @@ fn rank_entry() {
 
 #[test]
 fn two_ranks_agree_on_every_collective() {
-    let out = std::process::Command::new("mpirun")
-        .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "rank_entry", "--ignored", "--nocapture", "--test-threads", "1"])
-        .output();
-    let out = match out {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("skipped: mpirun not found (apt-get install openmpi-bin libopenmpi-dev)");
-            return;
-        }
-        Err(e) => panic!("mpirun: {e}"),
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.matches("every collective agreed").count(), 2, "{stdout}");
+    if let Some(stdout) = common::mpirun_entry("rank_entry", 2) {
+        assert_eq!(stdout.matches("every collective agreed").count(), 2, "{stdout}");
+    }
 }

@@ -85,12 +85,17 @@ impl Cdl {
         Ok(Self { itd, zeta, mode, instances })
     }
 
-    fn instance_count(&self, batch: usize) -> usize {
-        let default = match self.mode {
-            CdlMode::Faithful => 2,
-            CdlMode::Improved => batch,
+    /// The instances among the `batch` rows of `x`: the first `k` rows of the global batch,
+    /// whose row 0 is global row `noise.offset()` (a data-parallel shard), so every rank
+    /// takes the instances that one process would.
+    fn instances_here(&self, batch: usize, noise: &NoiseSource) -> usize {
+        let k = match (self.instances, self.mode) {
+            (Some(k), _) => k,
+            (None, CdlMode::Faithful) => 2,
+            (None, CdlMode::Improved) => usize::MAX,
         };
-        self.instances.unwrap_or(default).min(batch)
+        let first = usize::try_from(noise.offset()).unwrap_or(usize::MAX);
+        k.min(first.saturating_add(batch)).saturating_sub(first)
     }
 
     /// Draws labels, levels and negatives for the first instances of `x` and estimates their logits.
@@ -103,7 +108,7 @@ impl Cdl {
         if batch < need {
             return Err(Error::BatchTooSmall { objective: "cdl", need, got: batch });
         }
-        let n = self.instance_count(batch);
+        let n = self.instances_here(batch, noise);
         let x = x.narrow(0, 0, n)?;
         let mut streams = noise.fork("cdl").streams(0, n);
         let draws = streams.uniform_f64(2);
@@ -135,6 +140,12 @@ impl Objective for Cdl {
 
     fn loss(&self, d: &dyn Denoiser, x: &Tensor, noise: &NoiseSource) -> Result<LossOutput> {
         let batch = x.dim(0)?;
+        if batch > 0 && self.instances_here(batch, noise) == 0 {
+            // a data-parallel shard past the instances: nothing to add, metrics 0 (docs/distributed.md)
+            let zero = Tensor::zeros((), x.dtype(), x.device())?;
+            let metrics = ["cdl_accuracy", "cdl_abs_logit", "cdl_saturated"].map(|k| (k.to_string(), zero.clone()));
+            return Ok(LossOutput { loss: zero, metrics: metrics.into() });
+        }
         let out = self.logits(d, x, noise)?;
         let y = cdm_core::host_tensor(&out.labels, &out.logits)?;
         let per_instance = softplus(&(out.logits.mul(&y)?.neg()?))?;

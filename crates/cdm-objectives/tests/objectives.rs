@@ -292,3 +292,34 @@ fn the_cdl_weight_means_the_same_at_every_dimension() {
     );
     assert!(growth < 8.0, "the CDL/MSE gradient ratio grows {growth:.2}× from d = 1 to d = 64");
 }
+
+/// Data parallelism's premise (docs/distributed.md §1): a batch of B rows cut into N shards of
+/// B/N rows, each evaluated with its global row offset, gives losses whose mean over the shards
+/// is the whole batch's loss — for every objective, including a CDL whose instances (the first
+/// k rows) all fall in the first shards, and the faithful CDL's two.
+#[test]
+fn shards_with_their_row_offsets_average_to_the_whole_batch_loss() {
+    let gmm = GaussianMixture::two_mode_1d();
+    let x = mixture_batch(24);
+    let noise = NoiseSource::new(17).fork_index(3);
+    let objectives: Vec<(&str, Box<dyn Objective>)> = vec![
+        ("mse", Box::new(Mse::new(DiscreteSchedule::ddpm()))),
+        ("improved, every row", Box::new(mixture_cdl(CdlMode::Improved, 8, None))),
+        ("improved, 10 instances", Box::new(mixture_cdl(CdlMode::Improved, 8, Some(10)))),
+        ("faithful", Box::new(mixture_cdl(CdlMode::Faithful, 24, None))),
+    ];
+    for (name, objective) in &objectives {
+        let whole = scalar(&objective.loss(&gmm, &x, &noise).unwrap().loss);
+        for shards in [2, 3, 4] {
+            let len = 24 / shards;
+            let mean = (0..shards)
+                .map(|r| {
+                    let shard = x.narrow(0, r * len, len).unwrap();
+                    scalar(&objective.loss(&gmm, &shard, &noise.with_offset((r * len) as u64)).unwrap().loss)
+                })
+                .sum::<f64>()
+                / shards as f64;
+            assert!((mean - whole).abs() <= 1e-12 * whole.abs().max(1.0), "{name}, {shards} shards: {mean} vs {whole}");
+        }
+    }
+}

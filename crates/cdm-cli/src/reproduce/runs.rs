@@ -47,7 +47,8 @@ pub fn ensure_trained(dir: &Path, cfg: &RunConfig, init: Option<Init>) -> Result
         clear(dir)?;
     }
     let started = Instant::now();
-    train_run(cfg.clone(), &lock, init, resumed)?;
+    let device = crate::device::parse_device(&cfg.device)?;
+    train_run(cfg.clone(), lock.dir(), &cdm_dist::SingleProcess, &device, init, resumed)?;
     let trained = Trained { seconds: started.elapsed().as_secs_f64(), resumed };
     write_json(&dir.join(TRAINED_FILE), &trained)?;
     Ok(trained)
