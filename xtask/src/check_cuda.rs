@@ -12,8 +12,9 @@
 //!
 //! Then `cargo check -p cdm-dist --all-targets --features nccl` (the NCCL collectives; checked,
 //! not linked: libnccl is not among the wheels), `cargo check --workspace --all-targets
-//! --features cuda` and `cargo build -p cdm-cli --features cuda` run in `<target>/cuda-check`, with `CUDA_COMPUTE_CAP` naming the architecture
-//! that candle-kernels' nvcc builds for (there is no `nvidia-smi` to ask).
+//! --features cuda` and `cargo build -p cdm-cli --features cuda` run in `<target>/cuda-check`,
+//! with `CUDA_COMPUTE_CAP` naming the architecture that candle-kernels' nvcc builds for (there is
+//! no `nvidia-smi` to ask).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
