@@ -14,7 +14,7 @@
 //! a CUDA device go through MPI.
 
 use candle_core::backend::BackendStorage;
-use candle_core::cuda_backend::cudarc::driver::DeviceRepr;
+use candle_core::cuda_backend::cudarc::driver::{DeviceRepr, ValidAsZeroBits};
 use candle_core::cuda_backend::cudarc::nccl::{Comm, Id, NcclType, ReduceOp};
 use candle_core::cuda_backend::{CudaDType, CudaDevice};
 use candle_core::{CpuStorage, CudaStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
@@ -71,7 +71,7 @@ struct NcclOp<'a> {
 }
 
 impl NcclOp<'_> {
-    fn run<T: CudaDType + NcclType + DeviceRepr>(
+    fn run<T: CudaDType + NcclType + DeviceRepr + ValidAsZeroBits>(
         &self,
         storage: &CudaStorage,
         layout: &Layout,
@@ -89,8 +89,7 @@ impl NcclOp<'_> {
             }
             _ => layout.shape().clone(),
         };
-        // SAFETY: every element is written by the collective before the tensor is read
-        let mut dst = unsafe { device.alloc::<T>(shape.elem_count()) }?;
+        let mut dst = device.alloc_zeros::<T>(shape.elem_count())?;
         let status = match self.kind {
             Kind::AllReduceSum => self.comm.all_reduce(&src, &mut dst, &ReduceOp::Sum),
             Kind::Broadcast { root } => self.comm.broadcast(Some(&src), &mut dst, root as i32),
