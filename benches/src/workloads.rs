@@ -115,8 +115,8 @@ fn training_step(
         optimizer.step(&grads, LEARNING_RATE)?;
         step += 1;
         let mut losses = vec![("loss".to_string(), out.loss.to_scalar::<f32>()? as f64)];
-        for (name, value) in out.metrics {
-            losses.push((name, value.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?));
+        for m in out.metrics {
+            losses.push((m.name, m.value.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?));
         }
         Ok(losses)
     })

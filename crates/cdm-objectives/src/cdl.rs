@@ -35,7 +35,7 @@ use cdm_core::log_snr::{noise_coef, signal_coef};
 use cdm_core::{Denoiser, Itd, NoiseSource, RandomNumbers};
 
 use crate::mse::row_scale;
-use crate::objective::{LossOutput, Objective};
+use crate::objective::{LossOutput, Metric, Objective};
 use crate::zeta::ZetaDistribution;
 use crate::{Error, Result};
 
@@ -128,6 +128,10 @@ impl Cdl {
     }
 }
 
+/// The CDL's diagnostics, means over its instances: the classifier's accuracy, its mean |logit|
+/// and the fraction of |logits| above 10.
+const METRICS: [&str; 3] = ["cdl_accuracy", "cdl_abs_logit", "cdl_saturated"];
+
 /// softplus(v) = max(v, 0) + log(1 + e^{−|v|}), differentiable everywhere.
 fn softplus(v: &Tensor) -> Result<Tensor> {
     Ok((v.relu()? + (v.abs()?.neg()?.exp()? + 1.0)?.log()?)?)
@@ -141,9 +145,9 @@ impl Objective for Cdl {
     fn loss(&self, d: &dyn Denoiser, x: &Tensor, noise: &NoiseSource) -> Result<LossOutput> {
         let batch = x.dim(0)?;
         if batch > 0 && self.instances_here(batch, noise) == 0 {
-            // a data-parallel shard past the instances: nothing to add, metrics 0 (docs/distributed.md)
+            // a data-parallel shard past the instances: nothing to add, and no instance to measure
             let zero = Tensor::zeros((), x.dtype(), x.device())?;
-            let metrics = ["cdl_accuracy", "cdl_abs_logit", "cdl_saturated"].map(|k| (k.to_string(), zero.clone()));
+            let metrics = METRICS.map(|k| Metric::new(k, zero.clone(), 0));
             return Ok(LossOutput { loss: zero, metrics: metrics.into() });
         }
         let out = self.logits(d, x, noise)?;
@@ -154,11 +158,9 @@ impl Objective for Cdl {
         let margin = f.mul(&y)?;
         let abs = f.abs()?;
         let fraction = |hits: Tensor| -> Result<Tensor> { Ok(hits.to_dtype(f.dtype())?.mean_all()?) };
-        let metrics = vec![
-            ("cdl_accuracy".to_string(), fraction(margin.gt(0.0)?)?),
-            ("cdl_abs_logit".to_string(), abs.mean_all()?),
-            ("cdl_saturated".to_string(), fraction(abs.gt(10.0)?)?),
-        ];
+        let n = out.labels.len();
+        let values = [fraction(margin.gt(0.0)?)?, abs.mean_all()?, fraction(abs.gt(10.0)?)?];
+        let metrics = METRICS.into_iter().zip(values).map(|(k, v)| Metric::new(k, v, n)).collect();
         Ok(LossOutput { loss, metrics })
     }
 }

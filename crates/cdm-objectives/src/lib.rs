@@ -34,5 +34,5 @@ pub use cdl::{Cdl, CdlLogits, CdlMode};
 pub use error::{Error, Result};
 pub use itd_loss::ItdLoss;
 pub use mse::Mse;
-pub use objective::{LossOutput, Objective, WeightedSum};
+pub use objective::{LossOutput, Metric, Objective, WeightedSum};
 pub use zeta::ZetaDistribution;

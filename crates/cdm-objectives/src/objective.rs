@@ -14,15 +14,35 @@ use crate::Result;
 pub struct LossOutput {
     /// Scalar loss; call `backward` on it.
     pub loss: Tensor,
-    /// Named metrics: detached scalar tensors on the loss's device.
-    pub metrics: Vec<(String, Tensor)>,
+    /// Named diagnostics.
+    pub metrics: Vec<Metric>,
+}
+
+/// A diagnostic: the mean of some quantity over `count` items (the batch's rows, the CDL's
+/// instances). Means over several micro-batches or data-parallel shards weight each part by its
+/// count, so they equal the mean over all the items.
+#[derive(Clone, Debug)]
+pub struct Metric {
+    /// Its name in the logs, e.g. `cdl_accuracy`.
+    pub name: String,
+    /// The mean: a detached scalar tensor on the loss's device (any value when `count` is 0).
+    pub value: Tensor,
+    /// The items the mean is over; 0 when this part of the batch has none.
+    pub count: usize,
+}
+
+impl Metric {
+    /// The mean `value` of `count` items.
+    pub fn new(name: impl Into<String>, value: Tensor, count: usize) -> Self {
+        Self { name: name.into(), value, count }
+    }
 }
 
 impl LossOutput {
     /// The metric `name` read back to the host, if the objective reports it.
     pub fn metric(&self, name: &str) -> Result<Option<f64>> {
-        let Some((_, value)) = self.metrics.iter().find(|(k, _)| k == name) else { return Ok(None) };
-        Ok(Some(value.to_device(&candle_core::Device::Cpu)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?))
+        let Some(m) = self.metrics.iter().find(|m| m.name == name) else { return Ok(None) };
+        Ok(Some(m.value.to_device(&candle_core::Device::Cpu)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?))
     }
 }
 
@@ -60,7 +80,7 @@ impl Objective for WeightedSum {
         let mut metrics = Vec::new();
         for (weight, part) in &self.parts {
             let out = part.loss(d, x, noise)?;
-            metrics.push((format!("loss_{}", part.name()), out.loss.detach()));
+            metrics.push(Metric::new(format!("loss_{}", part.name()), out.loss.detach(), x.dim(0)?));
             metrics.extend(out.metrics);
             let weighted = (out.loss * *weight)?;
             total = Some(match total {

@@ -3,7 +3,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use cdm_core::exact::{ExactDensity, sample_rows};
 use cdm_core::{Denoiser, DiscreteSchedule, Gaussian, GaussianBase, GaussianMixture, Itd, NoiseSource};
-use cdm_objectives::{Cdl, CdlMode, ItdLoss, Mse, Objective, WeightedSum, ZetaDistribution};
+use cdm_objectives::{Cdl, CdlMode, ItdLoss, LossOutput, Mse, Objective, WeightedSum, ZetaDistribution};
 
 fn mean_and_se(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
@@ -216,7 +216,7 @@ fn weighted_sum_adds_the_weighted_parts_and_reports_each() {
     ]);
     let out = sum.loss(&gmm, &x, &noise).unwrap();
     assert!((scalar(&out.loss) - (0.5 * l_mse + 2.0 * l_itd)).abs() < 1e-12);
-    let names: Vec<&str> = out.metrics.iter().map(|(k, _)| k.as_str()).collect();
+    let names: Vec<&str> = out.metrics.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["loss_mse", "loss_itd"]);
 }
 
@@ -296,9 +296,10 @@ fn the_cdl_weight_means_the_same_at_every_dimension() {
 /// Data parallelism's premise (docs/distributed.md §1): a batch of B rows cut into N shards of
 /// B/N rows, each evaluated with its global row offset, gives losses whose mean over the shards
 /// is the whole batch's loss — for every objective, including a CDL whose instances (the first
-/// k rows) all fall in the first shards, and the faithful CDL's two.
+/// k rows) all fall in the first shards, and the faithful CDL's two — and metrics whose
+/// count-weighted mean is the whole batch's.
 #[test]
-fn shards_with_their_row_offsets_average_to_the_whole_batch_loss() {
+fn shards_with_their_row_offsets_average_to_the_whole_batch_loss_and_metrics() {
     let gmm = GaussianMixture::two_mode_1d();
     let x = mixture_batch(24);
     let noise = NoiseSource::new(17).fork_index(3);
@@ -308,18 +309,26 @@ fn shards_with_their_row_offsets_average_to_the_whole_batch_loss() {
         ("improved, 10 instances", Box::new(mixture_cdl(CdlMode::Improved, 8, Some(10)))),
         ("faithful", Box::new(mixture_cdl(CdlMode::Faithful, 24, None))),
     ];
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
     for (name, objective) in &objectives {
-        let whole = scalar(&objective.loss(&gmm, &x, &noise).unwrap().loss);
+        let whole = objective.loss(&gmm, &x, &noise).unwrap();
         for shards in [2, 3, 4] {
             let len = 24 / shards;
-            let mean = (0..shards)
+            let parts: Vec<LossOutput> = (0..shards)
                 .map(|r| {
                     let shard = x.narrow(0, r * len, len).unwrap();
-                    scalar(&objective.loss(&gmm, &shard, &noise.with_offset((r * len) as u64)).unwrap().loss)
+                    objective.loss(&gmm, &shard, &noise.with_offset((r * len) as u64)).unwrap()
                 })
-                .sum::<f64>()
-                / shards as f64;
-            assert!((mean - whole).abs() <= 1e-12 * whole.abs().max(1.0), "{name}, {shards} shards: {mean} vs {whole}");
+                .collect();
+            let mean = parts.iter().map(|p| scalar(&p.loss)).sum::<f64>() / shards as f64;
+            assert!(close(mean, scalar(&whole.loss)), "{name}, {shards} shards: {mean} vs {}", scalar(&whole.loss));
+            for (i, m) in whole.metrics.iter().enumerate() {
+                let count: usize = parts.iter().map(|p| p.metrics[i].count).sum();
+                let weighted =
+                    parts.iter().map(|p| scalar(&p.metrics[i].value) * p.metrics[i].count as f64).sum::<f64>();
+                assert_eq!(count, m.count, "{name}, {shards} shards: {} count", m.name);
+                assert!(close(weighted / count as f64, scalar(&m.value)), "{name}, {shards} shards: {}", m.name);
+            }
         }
     }
 }

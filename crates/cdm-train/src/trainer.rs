@@ -40,7 +40,9 @@
 //! so the step equals the one-process step up to the order of the f32 sums. Every rank then
 //! applies the same update to the same weights; rank 0's weights are broadcast at the start
 //! (after any resume), and every checkpoint compares a hash of all ranks' weights. Only rank 0
-//! writes checkpoints and runs the standard observers; logged numbers are means over ranks.
+//! writes checkpoints and runs the standard observers. The logged loss and gradient norm are
+//! means over the ranks; each metric is `Σ value·count / Σ count` over the micro-batches and
+//! ranks ([`cdm_objectives::Metric`]), so a shard without CDL instances does not dilute it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -382,7 +384,7 @@ impl<'a> Trainer<'a> {
         let n = self.config.grad_accumulation;
         let mut total: Option<GradStore> = None;
         let mut loss_sum: Option<Tensor> = None;
-        let mut named: Vec<(String, Tensor)> = Vec::new();
+        let mut named: Vec<StepMetric> = Vec::new();
         for micro in 0..n {
             let x = batches.batch(step, micro)?;
             let shard = Shard::of(x.dim(0)?, self.world)?;
@@ -391,10 +393,18 @@ impl<'a> Trainer<'a> {
             let out = self.objective.loss(self.denoiser, &x, &noise)?;
             let grads = (&out.loss / n as f64)?.backward()?;
             loss_sum = Some(add_into(loss_sum, out.loss.detach())?);
-            for (k, v) in out.metrics {
-                match named.iter_mut().find(|(name, _)| *name == k) {
-                    Some((_, acc)) => *acc = (&*acc + v)?,
-                    None => named.push((k, v)),
+            for m in out.metrics {
+                // a part with no items adds nothing, whatever its value (0·NaN would be NaN)
+                let weighted = match m.count {
+                    0 => m.value.zeros_like()?,
+                    count => (m.value * count as f64)?,
+                };
+                match named.iter_mut().find(|acc| acc.name == m.name) {
+                    Some(acc) => {
+                        acc.weighted = (&acc.weighted + weighted)?;
+                        acc.count += m.count;
+                    }
+                    None => named.push(StepMetric { name: m.name, weighted, count: m.count }),
                 }
             }
             total = Some(match total {
@@ -416,11 +426,7 @@ impl<'a> Trainer<'a> {
         let mean = |t: Tensor| t.affine(1.0 / n as f64, 0.0);
         let mut grads = total.expect("at least one micro-batch");
         self.all_reduce_gradients(&mut grads)?;
-        Ok(StepOutcome {
-            loss: mean(loss_sum.expect("at least one micro-batch"))?,
-            grads,
-            metrics: named.into_iter().map(|(k, v)| Ok((k, mean(v)?))).collect::<Result<_>>()?,
-        })
+        Ok(StepOutcome { loss: mean(loss_sum.expect("at least one micro-batch"))?, grads, metrics: named })
     }
 
     /// Replaces every rank's gradients with their mean over the ranks, in one collective call
@@ -467,11 +473,19 @@ impl<'a> Trainer<'a> {
     }
 }
 
-/// Mean loss, summed gradients and mean named metrics of one optimizer step.
+/// Mean loss, summed gradients and the metrics of one optimizer step.
 struct StepOutcome {
     loss: Tensor,
     grads: GradStore,
-    metrics: Vec<(String, Tensor)>,
+    metrics: Vec<StepMetric>,
+}
+
+/// A metric of one step on this rank: `Σ value·count` over the micro-batches (on the device)
+/// and `Σ count`; the logged mean is the ratio of their sums over the ranks.
+struct StepMetric {
+    name: String,
+    weighted: Tensor,
+    count: usize,
 }
 
 /// `acc + t`, or `t` for the first term.
@@ -488,7 +502,7 @@ struct PendingStep {
     step: u64,
     loss: Tensor,
     grad_norm: Tensor,
-    metrics: Vec<(String, Tensor)>,
+    metrics: Vec<StepMetric>,
 }
 
 /// The steps between two log lines: pending on the device, then running sums on the host.
@@ -498,7 +512,8 @@ struct Window {
     steps: u64,
     loss: f64,
     grad_norm: f64,
-    named: Vec<(String, f64)>,
+    /// Per metric: the sum of its step means and the number of steps that measured it.
+    named: Vec<(String, f64, u64)>,
 }
 
 impl Window {
@@ -506,22 +521,28 @@ impl Window {
         self.pending.push(step);
     }
 
-    /// Reads the pending steps (means over the ranks) in one transfer and adds them to the
-    /// sums; the first step with a non-finite loss or gradient norm is an [`Error::NonFinite`].
+    /// Reads the pending steps (loss and gradient norm as means over the ranks, metrics as
+    /// count-weighted means) in one transfer and adds them to the sums; the first step with a
+    /// non-finite loss or gradient norm is an [`Error::NonFinite`].
     fn settle(&mut self, world: &dyn Collective, last_checkpoint: &Option<PathBuf>) -> Result<()> {
         let Some(first) = self.pending.first() else { return Ok(()) };
-        let dtype = first.loss.dtype();
+        let (dtype, device) = (first.loss.dtype(), first.loss.device().clone());
         let scalars = self
             .pending
             .iter()
-            .flat_map(|p| [&p.loss, &p.grad_norm].into_iter().chain(p.metrics.iter().map(|(_, v)| v)))
+            .flat_map(|p| [&p.loss, &p.grad_norm].into_iter().chain(p.metrics.iter().map(|m| &m.weighted)))
             .map(|t| t.to_dtype(dtype))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        let mean = world.all_reduce_mean(&Tensor::stack(&scalars, 0)?)?;
-        let host = mean.to_device(&candle_core::Device::Cpu)?.to_dtype(DType::F64)?;
-        let mut values = host.to_vec1::<f64>()?.into_iter();
+        let counts: Vec<f64> = self.pending.iter().flat_map(|p| p.metrics.iter().map(|m| m.count as f64)).collect();
+        let counts = Tensor::from_vec(counts, self.pending.iter().map(|p| p.metrics.len()).sum::<usize>(), &device)?;
+        let sums = world.all_reduce_sum(&Tensor::cat(&[Tensor::stack(&scalars, 0)?, counts.to_dtype(dtype)?], 0)?)?;
+        let host = sums.to_device(&candle_core::Device::Cpu)?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        let (scalars, counts) = host.split_at(scalars.len());
+        let (mut values, mut counts) = (scalars.iter().copied(), counts.iter().copied());
+        let ranks = world.world_size() as f64;
         for p in std::mem::take(&mut self.pending) {
-            let (loss, grad_norm) = (values.next().unwrap_or(f64::NAN), values.next().unwrap_or(f64::NAN));
+            let (loss, grad_norm) =
+                (values.next().unwrap_or(f64::NAN) / ranks, values.next().unwrap_or(f64::NAN) / ranks);
             let guard = |what| Error::NonFinite { step: p.step, what, last_checkpoint: last_checkpoint.clone() };
             if !loss.is_finite() {
                 return Err(guard("loss"));
@@ -532,11 +553,15 @@ impl Window {
             self.steps += 1;
             self.loss += loss;
             self.grad_norm += grad_norm;
-            for (k, _) in &p.metrics {
-                let v = values.next().unwrap_or(f64::NAN);
-                match self.named.iter_mut().find(|(name, _)| name == k) {
-                    Some((_, acc)) => *acc += v,
-                    None => self.named.push((k.clone(), v)),
+            for m in &p.metrics {
+                let (weighted, count) = (values.next().unwrap_or(f64::NAN), counts.next().unwrap_or(0.0));
+                let (sum, measured) = if count > 0.0 { (weighted / count, 1) } else { (0.0, 0) };
+                match self.named.iter_mut().find(|(name, ..)| *name == m.name) {
+                    Some((_, acc, n)) => {
+                        *acc += sum;
+                        *n += measured;
+                    }
+                    None => self.named.push((m.name.clone(), sum, measured)),
                 }
             }
         }
@@ -552,7 +577,7 @@ impl Window {
             lr,
             grad_norm: self.grad_norm / n,
             it_per_s,
-            metrics: self.named.iter().map(|(k, v)| (k.clone(), v / n)).collect(),
+            metrics: self.named.iter().filter(|(.., n)| *n > 0).map(|(k, v, n)| (k.clone(), v / *n as f64)).collect(),
             val_loss,
         };
         *self = Window::default();
