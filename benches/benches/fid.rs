@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 
+// linked for its global allocator, mimalloc, as in the `cdm` binary
+use cdm_benches as _;
+
 use candle_core::{DType, Device, Tensor};
 use cdm_core::NoiseSource;
 use cdm_metrics::fid::{self, InceptionV3, inception::published_shapes};

@@ -6,7 +6,8 @@
 //! - `c128_16x16_k3`: 128 → 128 channels, 16×16, 3×3, padding 1 (a ResNet conv at 16×16);
 //! - `c64_32x32_k3`: 64 → 64 channels, 32×32, 3×3, padding 1;
 //! - `c128_32x32_k3_s2`: 128 → 128 channels, 32×32 → 16×16, 3×3, stride 2, padding 1 (a downsampler);
-//! - `c128to64_32x32_k1`: 128 → 64 channels, 32×32, 1×1 (a ResNet shortcut).
+//! - `c128to64_32x32_k1`: 128 → 64 channels, 32×32, 1×1 (a ResNet shortcut);
+//! - `c32_28x28_k3`, `c64_14x14_k3`: the ResNet convs of the 28×28 UNet's first two levels.
 //!
 //! `conv_forward/{ours,candle}/CASE` times the forward; `conv_forward_backward/…` the forward
 //! and `y.sqr().sum_all().backward()`.
@@ -16,6 +17,9 @@
 
 use std::hint::black_box;
 use std::time::Duration;
+
+// linked for its global allocator, mimalloc, as in the `cdm` binary
+use cdm_benches as _;
 
 use candle_core::{Device, Result, Tensor, Var};
 use cdm_kernels::conv2d::{conv2d, conv2d_candle};
@@ -31,11 +35,13 @@ struct Case {
     padding: usize,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 6] = [
     Case { name: "c128_16x16_k3", input: [16, 128, 16, 16], out_channels: 128, kernel: 3, stride: 1, padding: 1 },
     Case { name: "c64_32x32_k3", input: [16, 64, 32, 32], out_channels: 64, kernel: 3, stride: 1, padding: 1 },
     Case { name: "c128_32x32_k3_s2", input: [16, 128, 32, 32], out_channels: 128, kernel: 3, stride: 2, padding: 1 },
     Case { name: "c128to64_32x32_k1", input: [16, 128, 32, 32], out_channels: 64, kernel: 1, stride: 1, padding: 0 },
+    Case { name: "c32_28x28_k3", input: [16, 32, 28, 28], out_channels: 32, kernel: 3, stride: 1, padding: 1 },
+    Case { name: "c64_14x14_k3", input: [16, 64, 14, 14], out_channels: 64, kernel: 3, stride: 1, padding: 1 },
 ];
 
 /// The two implementations, with the same signature.

@@ -18,6 +18,9 @@
 
 use std::time::Duration;
 
+// linked for its global allocator, mimalloc, as in the `cdm` binary
+use cdm_benches as _;
+
 use candle_core::{DType, Device, Result, Tensor, Var};
 use cdm_kernels::Activation;
 use cdm_kernels::activation::{bias_act, bias_act_composed};

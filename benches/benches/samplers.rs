@@ -20,6 +20,9 @@
 
 use std::time::Duration;
 
+// linked for its global allocator, mimalloc, as in the `cdm` binary
+use cdm_benches as _;
+
 use candle_core::{DType, Device};
 use cdm_core::{Denoiser, DiscreteSchedule, GaussianMixture, MixtureComponent, NoiseSource};
 use cdm_models::{MlpConfig, ModelConfig};

@@ -7,3 +7,10 @@
 
 pub mod stats;
 pub mod workloads;
+
+// Every bench binary links this crate, so each runs on the `cdm` binary's allocator: candle
+// allocates every op's output, and mimalloc reuses those buffers where the system allocator
+// returns large ones to the OS (a page fault per op and page). Timings under the system
+// allocator were measuring that instead of the kernels.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

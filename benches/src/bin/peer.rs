@@ -18,11 +18,6 @@ use cdm_benches::workloads::{Losses, PEER_WORKLOADS, peer_workload};
 use clap::Parser;
 use serde_json::{Map, Value, json};
 
-// The allocator of the `cdm` binary: candle allocates every op's output, and mimalloc reuses
-// those buffers where the system allocator returns them to the OS (page faults on every op).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "peer", about = "Time cdm's peer-benchmark workloads; one JSON object per line")]
 struct Args {
