@@ -533,8 +533,9 @@ impl Window {
             .flat_map(|p| [&p.loss, &p.grad_norm].into_iter().chain(p.metrics.iter().map(|m| &m.weighted)))
             .map(|t| t.to_dtype(dtype))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        let counts: Vec<f64> = self.pending.iter().flat_map(|p| p.metrics.iter().map(|m| m.count as f64)).collect();
-        let counts = Tensor::from_vec(counts, self.pending.iter().map(|p| p.metrics.len()).sum::<usize>(), &device)?;
+        // item counts as f32 (exact up to 2²⁴; Metal has no f64)
+        let counts: Vec<f32> = self.pending.iter().flat_map(|p| p.metrics.iter().map(|m| m.count as f32)).collect();
+        let counts = Tensor::new(counts.as_slice(), &device)?;
         let sums = world.all_reduce_sum(&Tensor::cat(&[Tensor::stack(&scalars, 0)?, counts.to_dtype(dtype)?], 0)?)?;
         let host = sums.to_device(&candle_core::Device::Cpu)?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
         let (scalars, counts) = host.split_at(scalars.len());
