@@ -150,6 +150,8 @@ fn bad_input_fails_with_a_message_naming_what_is_wrong() {
         (vec!["--batch-size".into(), "1000000000".into()], "CDM_MEMORY_LIMIT"),
         (vec!["--init".into(), "/nonexistent/weights.safetensors".into()], "/nonexistent/weights.safetensors"),
     ];
+    #[cfg(not(feature = "mpi"))]
+    let cases = [cases, vec![(vec!["--distributed".into()], "--features mpi")]].concat();
     for (i, (extra, needle)) in cases.into_iter().enumerate() {
         let name = format!("bad{i}");
         let mut args =
