@@ -52,6 +52,22 @@ impl Mpi {
         }
         Ok(all.chunks_exact(2).map(|c| c[0]).collect())
     }
+
+    /// Every rank's number of rows of `t` (one dimension or more), after checking that the
+    /// dtypes and the row shapes (all dimensions but the first) agree.
+    pub(crate) fn gathered_rows(&self, collective: &'static str, t: &Tensor) -> Result<Vec<usize>> {
+        let row: usize = t.dims().iter().skip(1).product();
+        let counts = self.agree(collective, t, false)?;
+        if let Some(rank) = counts.iter().position(|&c| row == 0 || !(c as usize).is_multiple_of(row)) {
+            return Err(Error::Mismatch {
+                collective,
+                rank,
+                expected: format!("rows of {:?}", &t.dims()[1..]),
+                got: format!("{} elements", counts[rank]),
+            });
+        }
+        Ok(counts.iter().map(|&c| c as usize / row).collect())
+    }
 }
 
 fn dtype_code(collective: &'static str, dtype: DType) -> Result<u64> {
@@ -101,24 +117,6 @@ impl Mpi {
         let mut partition = PartitionMut::new(&mut out[..], counts, displs);
         self.world.all_gather_varcount_into(&send[..], &mut partition);
         out
-    }
-}
-
-impl Mpi {
-    /// Every rank's number of rows of `t` (rank ≥ 1), after checking that the dtypes and the
-    /// row shapes (all dimensions but the first) agree.
-    pub(crate) fn gathered_rows(&self, collective: &'static str, t: &Tensor) -> Result<Vec<usize>> {
-        let row: usize = t.dims().iter().skip(1).product();
-        let counts = self.agree(collective, t, false)?;
-        if let Some(rank) = counts.iter().position(|&c| row == 0 || !(c as usize).is_multiple_of(row)) {
-            return Err(Error::Mismatch {
-                collective,
-                rank,
-                expected: format!("rows of {:?}", &t.dims()[1..]),
-                got: format!("{} elements", counts[rank]),
-            });
-        }
-        Ok(counts.iter().map(|&c| c as usize / row).collect())
     }
 }
 
