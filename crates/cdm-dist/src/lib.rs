@@ -37,7 +37,7 @@ mod mpi;
 #[cfg(feature = "nccl")]
 mod nccl;
 mod shard;
-mod sharded;
+pub mod sharded;
 mod single;
 
 pub use error::{Error, Result};

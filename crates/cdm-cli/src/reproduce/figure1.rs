@@ -3,7 +3,7 @@
 //!
 //! Each model's score error `|ŝ − s*|` against the exact mixture is averaged over the cells of
 //! the paper's (timestep, value) grid where the noised density is at least
-//! [`MIN_DENSITY`](crate::gmm1d_map::MIN_DENSITY) ("near") and over the others ("away"); the
+//! [`MIN_DENSITY`] ("near") and over the others ("away"); the
 //! paper's claim is that contrastive training lowers the error away from the paths, where
 //! parallel samplers' early Picard iterates travel.
 
