@@ -1,6 +1,8 @@
 //! One writer per run directory: `run.lock`, created exclusively and held for the run's life.
 //!
-//! The lock file holds the owner's process id and host. A second `cdm train` on the same
+//! The lock file holds the owner's process id and host, and appears with them in one step
+//! (written beside it, then hard-linked into place), so a process racing for the directory
+//! always reads who owns it. A second `cdm train` on the same
 //! directory (a new run of the same name, or a `--resume`) fails at once with a typed error
 //! naming the owner. A lock left by a process that no longer runs (killed, machine rebooted) is
 //! recognised as stale — same host, and no such process — reported, and taken over; on another
@@ -35,27 +37,21 @@ impl RunLock {
         let path = dir.join(LOCK_FILE);
         let me = Owner { pid: std::process::id(), host: host_name() };
         for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut file) => {
-                    writeln!(file, "{}\n{}", me.pid, me.host).with_context(|| format!("writing {}", path.display()))?;
-                    return Ok(Self { dir: dir.to_path_buf() });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let owner = read_owner(&path)?;
-                    if owner.host != me.host || process_alive(owner.pid) != Some(false) {
-                        bail!(
-                            "{} is being written by process {} on {} ({}); if that process is gone, remove the file",
-                            dir.display(),
-                            owner.pid,
-                            owner.host,
-                            path.display()
-                        );
-                    }
-                    tracing::warn!(lock = %path.display(), pid = owner.pid, "stale lock of a process that no longer runs: taking it over");
-                    std::fs::remove_file(&path).with_context(|| format!("removing stale {}", path.display()))?;
-                }
-                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            if create_lock(&path, &me)? {
+                return Ok(Self { dir: dir.to_path_buf() });
             }
+            let owner = read_owner(&path)?;
+            if owner.host != me.host || process_alive(owner.pid) != Some(false) {
+                bail!(
+                    "{} is being written by process {} on {} ({}); if that process is gone, remove the file",
+                    dir.display(),
+                    owner.pid,
+                    owner.host,
+                    path.display()
+                );
+            }
+            tracing::warn!(lock = %path.display(), pid = owner.pid, "stale lock of a process that no longer runs: taking it over");
+            std::fs::remove_file(&path).with_context(|| format!("removing stale {}", path.display()))?;
         }
         bail!("{}: another process claimed the stale lock first", path.display())
     }
@@ -69,6 +65,33 @@ impl RunLock {
 impl Drop for RunLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+    }
+}
+
+/// Creates the lock file `path` naming `owner`, atomically: written beside it, then hard-linked
+/// into place, so the lock never exists half-written and a process racing for it always reads
+/// its owner. `false` when the lock exists already. On a file system without hard links it is
+/// created in place.
+fn create_lock(path: &Path, owner: &Owner) -> Result<bool> {
+    let text = format!("{}\n{}\n", owner.pid, owner.host);
+    static STAGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STAGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staged = path.with_extension(format!("lock.{}.{n}", owner.pid));
+    std::fs::write(&staged, &text).with_context(|| format!("writing {}", staged.display()))?;
+    let linked = std::fs::hard_link(&staged, path);
+    let _ = std::fs::remove_file(&staged);
+    let exists = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AlreadyExists;
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if exists(&e) => Ok(false),
+        Err(_) => match OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+                Ok(true)
+            }
+            Err(e) if exists(&e) => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+        },
     }
 }
 
@@ -125,5 +148,31 @@ mod tests {
         assert!(err.contains("some-other-host"), "{err}");
         std::fs::write(tmp.path().join(LOCK_FILE), "not a pid\n").unwrap();
         assert!(RunLock::acquire(tmp.path()).unwrap_err().to_string().contains("not a run lock"));
+    }
+
+    #[test]
+    fn claimants_racing_for_a_directory_see_one_owner_and_never_a_half_written_lock() {
+        for _ in 0..20 {
+            let tmp = tempfile::tempdir().unwrap();
+            let start = std::sync::Barrier::new(8);
+            let results: Vec<_> = std::thread::scope(|s| {
+                let claims: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            RunLock::acquire(tmp.path()).map_err(|e| e.to_string())
+                        })
+                    })
+                    .collect();
+                claims.into_iter().map(|c| c.join().unwrap()).collect()
+            });
+            assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+            for err in results.iter().filter_map(|r| r.as_ref().err()) {
+                assert!(err.contains("is being written by process"), "{err}");
+            }
+            drop(results);
+            let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert!(left.is_empty(), "staged files or the lock left behind: {left:?}");
+        }
     }
 }
