@@ -2,9 +2,8 @@
 //!
 //! The lock file holds the owner's process id and host, and appears with them in one step
 //! (written beside it, then hard-linked into place), so a process racing for the directory
-//! always reads who owns it. A second `cdm train` on the same
-//! directory (a new run of the same name, or a `--resume`) fails at once with a typed error
-//! naming the owner. A lock left by a process that no longer runs (killed, machine rebooted) is
+//! always reads who owns it. A second `cdm train` on the same directory (a new run of the same
+//! name, or a `--resume`) fails at once with a typed error naming the owner. A lock left by a process that no longer runs (killed, machine rebooted) is
 //! recognised as stale — same host, and no such process — reported, and taken over; on another
 //! host, or where liveness cannot be checked, the lock is respected and the message says which
 //! file to remove.
