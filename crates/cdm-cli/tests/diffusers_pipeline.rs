@@ -18,7 +18,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use common::{cdm, stderr};
+use common::{cdm, max_abs_diff, stderr};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -40,10 +40,6 @@ fn sample(pipeline: &str, out: &Path, extra: &[&str]) -> Tensor {
 fn reference(pipeline: &str, name: &str) -> Tensor {
     let path = fixture(pipeline).join("reference.safetensors");
     candle_core::safetensors::load(path, &Device::Cpu).unwrap().remove(name).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
 }
 
 #[test]

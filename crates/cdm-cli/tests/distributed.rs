@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use candle_core::{Device, Tensor};
-use common::{cdm, stderr};
+use common::{cdm, json, max_abs_diff, stderr};
 
 /// `mpirun -np 2 cdm args…` with one thread per rank; `None` without `mpirun`.
 fn mpirun_cdm(args: &[&str]) -> Option<std::process::Output> {
@@ -45,16 +45,7 @@ fn max_weight_diff(a: &Path, b: &Path) -> f32 {
         candle_core::safetensors::load(b, &Device::Cpu).unwrap(),
     );
     assert_eq!(a.len(), b.len());
-    a.iter().map(|(name, t)| max_diff(t, &b[name])).fold(0.0, f32::max)
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let d = a.to_dtype(candle_core::DType::F32).unwrap().sub(&b.to_dtype(candle_core::DType::F32).unwrap()).unwrap();
-    d.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    a.iter().map(|(name, t)| max_abs_diff(t, &b[name])).fold(0.0, f32::max)
 }
 
 #[test]
@@ -113,8 +104,8 @@ fn two_ranks_train_and_sample_like_one_process() {
         assert_eq!(s2["ranks"], 2);
         let read = |dir: &Path| Tensor::read_npy(dir.join("samples.npy")).unwrap();
         let (x1, x2) = (read(&single), read(&split));
-        let dx = max_diff(&x1, &x2);
-        let scale = max_diff(&x1, &x1.zeros_like().unwrap());
+        let dx = max_abs_diff(&x1, &x2);
+        let scale = max_abs_diff(&x1, &x1.zeros_like().unwrap());
         eprintln!(
             "{sampler}-100 ParaDiGMS p = 16: rounds {}, NFE {}, max |x_1 − x_2| = {dx:.2e} (max |x| = {scale:.1})",
             s1["rounds"], s1["nfe"]

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{cdm, command, stderr};
+use common::{cdm, command, json, stderr};
 
 /// The tiny random-weight FID network of cdm-metrics' fixtures (1/16 of the channels).
 fn tiny_fid_weights() -> PathBuf {
@@ -42,10 +42,6 @@ fn fashion_dir(root: &Path) -> PathBuf {
     write_idx(&dir, "train", 24);
     write_idx(&dir, "t10k", 10);
     dir
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]

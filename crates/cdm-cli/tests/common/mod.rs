@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use candle_core::{DType, Tensor};
+
 /// Runs the `cdm` binary with quiet logs and the 2-core thread settings.
 pub fn cdm(args: &[&str]) -> Output {
     cdm_with_log(args, "warn")
@@ -31,4 +33,15 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// The JSON file at `path`.
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Largest |a − b| over all elements, in f32.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let f32 = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+    (f32(a) - f32(b)).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
 }
