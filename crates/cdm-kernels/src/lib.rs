@@ -30,7 +30,7 @@
 //! | [`norm`] | layer norm; group norm, optionally followed by SiLU |
 //! | [`softmax`] | softmax over the last dimension |
 //! | [`sinusoid`] | interleaved cosine/sine features of a scalar per row |
-//! | [`conv2d`] | 2-D convolution as matrix products (im2col) |
+//! | [`conv2d`] | 2-D convolution as matrix products (Winograd F(2×2, 3×3) for 3×3 at stride 1, im2col otherwise) |
 //! | [`residual_block`], [`residual_mlp`] | the paper's residual MLP, whole, as one op |
 //! | [`adamw`] | the AdamW update in place (an optimizer step, so no backward) |
 //!

@@ -22,6 +22,8 @@ pub(crate) struct Mat<'a> {
     offset: usize,
     rows: usize,
     cols: usize,
+    /// Elements from one stored row to the next.
+    row_stride: usize,
     /// Whether the stored row-major matrix is this operand's transpose (cols × rows).
     transposed: bool,
     /// Elements from one matrix of a batch to the next (0: the same matrix for every item).
@@ -31,7 +33,12 @@ pub(crate) struct Mat<'a> {
 impl<'a> Mat<'a> {
     /// The row-major `rows × cols` matrix that starts `offset` elements into `storage`.
     pub(crate) fn new(storage: &'a CpuStorage, offset: usize, (rows, cols): (usize, usize)) -> Self {
-        Self { storage, offset, rows, cols, transposed: false, batch_stride: 0 }
+        Self { storage, offset, rows, cols, row_stride: cols, transposed: false, batch_stride: 0 }
+    }
+
+    /// The matrix with its stored rows `row_stride` elements apart (at least its columns).
+    pub(crate) fn with_row_stride(self, row_stride: usize) -> Self {
+        Self { row_stride, ..self }
     }
 
     /// The transpose, a strided view of the same elements.
@@ -46,7 +53,7 @@ impl<'a> Mat<'a> {
 
     /// Its layout as a (batch, rows, cols) tensor.
     fn layout(&self, batch: usize) -> Layout {
-        let (row_stride, col_stride) = if self.transposed { (1, self.rows) } else { (self.cols, 1) };
+        let (row_stride, col_stride) = if self.transposed { (1, self.row_stride) } else { (self.row_stride, 1) };
         Layout::new(
             Shape::from((batch, self.rows, self.cols)),
             vec![self.batch_stride, row_stride, col_stride],

@@ -38,7 +38,7 @@
 //! `Σ g·w`, `Σ g·w·x̂` and finally rewrites it as `∂L/∂x`. Weight and bias gradients are summed
 //! per block of rows / per set and the blocks added in f64 in a fixed order, so every result
 //! is independent of the thread count. Sets run in parallel on rayon's threads once the
-//! tensor has 32k elements. A group norm set runs as one [`vectorized`] kernel (AVX-512 or
+//! tensor has 32k elements. A group norm set runs as one `vectorized` kernel (AVX-512 or
 //! AVX2 where the CPU has them), with the same arithmetic as the baseline build.
 
 use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor, bail};
