@@ -609,33 +609,13 @@ impl Conv2dOp {
         g: &Geometry,
     ) -> Result<(Option<Vec<T>>, Option<Vec<T>>, Vec<T>)> {
         let (n, k, o) = (g.n(), g.k(), g.o);
-        let zero = T::from_f64(0.0);
         let per_block = g.images_per_block(g.k() * g.n(), self.block_elems);
-        let mut d_x = vec![zero; if need_x { g.b * g.image() } else { 0 }];
-        let d_x_blocks: Vec<Option<&mut [T]>> = if need_x {
-            d_x.chunks_mut(per_block * g.image()).map(Some).collect()
-        } else {
-            (0..g.b.div_ceil(per_block)).map(|_| None).collect()
-        };
-        let partials = d_x_blocks
-            .into_par_iter()
-            .enumerate()
-            .map(|(block, d_x)| {
-                let start = block * per_block;
-                let nb = per_block.min(g.b - start);
-                let x = &x[start * g.image()..][..nb * g.image()];
-                block_gradients(x, w_tilde, &dy[start * o * n..][..nb * o * n], d_x, need_w, g)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        // Blocks' shares of dW̃ᵀ and dβ, added in block order.
-        let mut d_bias = vec![zero; o];
-        let mut d_weight_t = vec![zero; if need_w { k * o } else { 0 }];
-        for (d_bias_part, d_weight_t_part) in partials {
-            d_bias.iter_mut().zip(d_bias_part).for_each(|(d, v)| *d += v);
-            d_weight_t.iter_mut().zip(d_weight_t_part.unwrap_or_default()).for_each(|(d, v)| *d += v);
-        }
-        let d_weight = need_w.then(|| (0..o * k).map(|i| d_weight_t[(i % k) * o + i / k]).collect());
-        Ok((need_x.then_some(d_x), d_weight, d_bias))
+        let (d_x, d_bias, d_weight_t) = gradients_by_block(g, per_block, need_x, |start, images, d_x| {
+            let x = &x[start * g.image()..][..images * g.image()];
+            block_gradients(x, w_tilde, &dy[start * o * n..][..images * o * n], d_x, need_w, g)
+        })?;
+        let d_weight = d_weight_t.map(|d_weight_t| (0..o * k).map(|i| d_weight_t[(i % k) * o + i / k]).collect());
+        Ok((d_x, d_weight, d_bias))
     }
 
     /// Dispatches [`Self::backward`] on the dtype.
@@ -655,6 +635,42 @@ impl Conv2dOp {
             dtype => unsupported_dtype("conv2d", dtype),
         }
     }
+}
+
+/// The backward pass over blocks of `per_block` images, in parallel: `block(start, images,
+/// dx)` returns a block's shares of `dβ` and of a weight gradient (when computed), `dx` its
+/// slice of the input gradient when `need_x`. Returns `(dx, dβ, weight gradient)`, the shares
+/// added in block order, so independent of the thread count.
+#[allow(clippy::type_complexity)]
+fn gradients_by_block<T: WithDType>(
+    g: &Geometry,
+    per_block: usize,
+    need_x: bool,
+    block: impl Fn(usize, usize, Option<&mut [T]>) -> Result<(Vec<T>, Option<Vec<T>>)> + Sync + Send,
+) -> Result<(Option<Vec<T>>, Vec<T>, Option<Vec<T>>)> {
+    let zero = T::from_f64(0.0);
+    let mut d_x = vec![zero; if need_x { g.b * g.image() } else { 0 }];
+    let d_x_blocks: Vec<Option<&mut [T]>> = if need_x {
+        d_x.chunks_mut(per_block * g.image()).map(Some).collect()
+    } else {
+        (0..g.b.div_ceil(per_block)).map(|_| None).collect()
+    };
+    let partials = d_x_blocks
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, d_x)| block(i * per_block, per_block.min(g.b - i * per_block), d_x))
+        .collect::<Result<Vec<_>>>()?;
+    let mut d_bias = vec![zero; g.o];
+    let mut d_weight: Option<Vec<T>> = None;
+    for (d_bias_part, d_weight_part) in partials {
+        d_bias.iter_mut().zip(d_bias_part).for_each(|(d, v)| *d += v);
+        match (&mut d_weight, d_weight_part) {
+            (Some(sum), Some(part)) => sum.iter_mut().zip(part).for_each(|(d, v)| *d += v),
+            (None, part) => d_weight = part,
+            (Some(_), None) => {}
+        }
+    }
+    Ok((need_x.then_some(d_x), d_bias, d_weight))
 }
 
 /// A block's `dỸ` (O × nb·N: `dy[b, o, ·]` of its images side by side) and its row sums, the

@@ -72,7 +72,7 @@
 use candle_core::{Result, WithDType};
 use rayon::prelude::*;
 
-use super::Geometry;
+use super::{Geometry, gradients_by_block};
 use crate::matmul::{Mat, matmul};
 use crate::simd::{Simd, WithSimd, vectorized};
 
@@ -542,47 +542,28 @@ pub(super) fn backward<T: WithDType>(
     let u = T::to_cpu_storage_owned(transform_filter(w, g));
     let u = Mat::new(&u, 0, (g.o, g.c)).batched(g.o * g.c);
     let per_block = images_per_block(g, block_elems);
-    let mut d_x = vec![zero; if need_x { g.b * g.image() } else { 0 }];
-    let d_x_blocks: Vec<Option<&mut [T]>> = if need_x {
-        d_x.chunks_mut(per_block * g.image()).map(Some).collect()
-    } else {
-        (0..g.b.div_ceil(per_block)).map(|_| None).collect()
-    };
-    let partials = d_x_blocks
-        .into_par_iter()
-        .enumerate()
-        .map(|(block, d_x)| {
-            let start = block * per_block;
-            let images = per_block.min(g.b - start);
-            let count = images * tiles.per_image();
-            let dy = &dy[start * g.o * n..][..images * g.o * n];
-            let mut d_bias = vec![zero; g.o];
-            for (q, plane) in dy.chunks_exact(n).enumerate() {
-                d_bias[q % g.o] += plane.iter().fold(zero, |acc, &v| acc + v);
-            }
-            let d_m = T::to_cpu_storage_owned(vectorized(Wide(OutputGradientTiles { dy, g, tiles })));
-            let d_m = Mat::new(&d_m, 0, (count, g.o)).with_row_stride(POSITIONS * g.o).batched(g.o);
-            let d_u_t = if need_w {
-                let x = &x[start * g.image()..][..images * g.image()];
-                let v = T::to_cpu_storage_owned(vectorized(Wide(InputTiles { x, g, tiles })));
-                let v = Mat::new(&v, 0, (count, g.c)).with_row_stride(POSITIONS * g.c).batched(g.c);
-                Some(matmul::<T>(POSITIONS, v.t(), d_m)?)
-            } else {
-                None
-            };
-            if let Some(d_x) = d_x {
-                let d_v = matmul::<T>(POSITIONS, d_m, u)?;
-                vectorized(Wide(InputGradientFromTiles { d_v: &d_v, dx: d_x, g, tiles }));
-            }
-            Ok((d_bias, d_u_t))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    // Blocks' shares of dβ and dUᵀ, added in block order.
-    let mut d_bias = vec![zero; g.o];
-    let mut d_u_t = vec![zero; if need_w { POSITIONS * g.c * g.o } else { 0 }];
-    for (d_bias_part, d_u_t_part) in partials {
-        d_bias.iter_mut().zip(d_bias_part).for_each(|(d, v)| *d += v);
-        d_u_t.iter_mut().zip(d_u_t_part.unwrap_or_default()).for_each(|(d, v)| *d += v);
-    }
-    Ok((need_x.then_some(d_x), need_w.then(|| filter_gradient(&d_u_t, g)), d_bias))
+    let (d_x, d_bias, d_u_t) = gradients_by_block(g, per_block, need_x, |start, images, d_x| {
+        let count = images * tiles.per_image();
+        let dy = &dy[start * g.o * n..][..images * g.o * n];
+        let mut d_bias = vec![zero; g.o];
+        for (q, plane) in dy.chunks_exact(n).enumerate() {
+            d_bias[q % g.o] += plane.iter().fold(zero, |acc, &v| acc + v);
+        }
+        let d_m = T::to_cpu_storage_owned(vectorized(Wide(OutputGradientTiles { dy, g, tiles })));
+        let d_m = Mat::new(&d_m, 0, (count, g.o)).with_row_stride(POSITIONS * g.o).batched(g.o);
+        let d_u_t = if need_w {
+            let x = &x[start * g.image()..][..images * g.image()];
+            let v = T::to_cpu_storage_owned(vectorized(Wide(InputTiles { x, g, tiles })));
+            let v = Mat::new(&v, 0, (count, g.c)).with_row_stride(POSITIONS * g.c).batched(g.c);
+            Some(matmul::<T>(POSITIONS, v.t(), d_m)?)
+        } else {
+            None
+        };
+        if let Some(d_x) = d_x {
+            let d_v = matmul::<T>(POSITIONS, d_m, u)?;
+            vectorized(Wide(InputGradientFromTiles { d_v: &d_v, dx: d_x, g, tiles }));
+        }
+        Ok((d_bias, d_u_t))
+    })?;
+    Ok((d_x, d_u_t.map(|d_u_t| filter_gradient(&d_u_t, g)), d_bias))
 }
