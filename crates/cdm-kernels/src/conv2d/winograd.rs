@@ -82,9 +82,10 @@ const POSITIONS: usize = 16;
 /// Channels moved together by the layout changes between planes and channels-last.
 const TRANSPOSE_CHANNELS: usize = 16;
 
-/// Whether the convolution is one this module computes: a 3×3 kernel at stride 1.
-pub(super) fn applies(g: &Geometry) -> bool {
-    (g.kh, g.kw, g.stride) == (3, 3, 1)
+/// Whether the convolution is one this module computes: a 3×3 kernel at stride 1, with at
+/// least `min_tiles` output tiles over the batch.
+pub(super) fn applies(g: &Geometry, min_tiles: usize) -> bool {
+    (g.kh, g.kw, g.stride) == (3, 3, 1) && g.b * Tiles::new(g).per_image() >= min_tiles
 }
 
 /// The tiling of one convolution's output into 2×2 tiles.
