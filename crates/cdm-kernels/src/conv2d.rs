@@ -8,9 +8,9 @@
 //!
 //! 3×3 convolutions at stride 1 — nearly every convolution of a UNet — run as Winograd
 //! F(2×2, 3×3) products instead (the `winograd` submodule: 2.25× fewer multiplications in the
-//! forward and in both gradients) once the batch has 256 2×2 output tiles (`WINOGRAD_MIN_TILES`).
-//! Everything below describes the im2col formulation, which serves the rest (strided, 1×1,
-//! other kernel sizes, and small 3×3 batches).
+//! forward and in both gradients) once the batch has 256 output tiles of 2×2
+//! (`WINOGRAD_MIN_TILES`). Everything below describes the im2col formulation, which serves the
+//! rest (strided, 1×1, other kernel sizes, and small 3×3 batches).
 //!
 //! # Notation
 //!
