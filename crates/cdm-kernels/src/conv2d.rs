@@ -582,22 +582,18 @@ impl Conv2dOp {
         } else {
             let x = contiguous_slice::<T>(x_cpu, x_layout, "conv2d")?;
             let dy = contiguous_slice::<T>(grad_cpu, grad_layout, "conv2d")?;
+            let w = contiguous_slice::<T>(w_cpu, w_layout, "conv2d")?;
             if winograd::applies(&g, self.winograd_min_tiles) {
-                let w = contiguous_slice::<T>(w_cpu, w_layout, "conv2d")?;
                 winograd::backward(x, w, dy, (need_x, need_w), &g, self.block_elems)?
+            } else if let Some(transposed) = g.input_gradient().filter(|_| need_x) {
+                // dx = conv(dy, w′): a forward pass instead of dX̃ and col2im.
+                let w_flipped = T::to_cpu_storage_owned(flipped_transposed_weight(w, &g));
+                let w_flipped = Mat::new(&w_flipped, 0, (transposed.o, transposed.k()));
+                let d_x = self.blocked_forward(dy, w_flipped, None, &transposed)?;
+                let (_, d_weight, d_bias) = self.backward_blocks(x, w_tilde, dy, (false, need_w), &g)?;
+                (Some(d_x), d_weight, d_bias)
             } else {
-                match g.input_gradient().filter(|_| need_x) {
-                    Some(transposed) => {
-                        // dx = conv(dy, w′): a forward pass instead of dX̃ and col2im.
-                        let w = contiguous_slice::<T>(w_cpu, w_layout, "conv2d")?;
-                        let w_flipped = T::to_cpu_storage_owned(flipped_transposed_weight(w, &g));
-                        let w_flipped = Mat::new(&w_flipped, 0, (transposed.o, transposed.k()));
-                        let d_x = self.blocked_forward(dy, w_flipped, None, &transposed)?;
-                        let (_, d_weight, d_bias) = self.backward_blocks(x, w_tilde, dy, (false, need_w), &g)?;
-                        (Some(d_x), d_weight, d_bias)
-                    }
-                    None => self.backward_blocks(x, w_tilde, dy, (need_x, need_w), &g)?,
-                }
+                self.backward_blocks(x, w_tilde, dy, (need_x, need_w), &g)?
             }
         };
         let d_x = d_x.map(|d_x| Tensor::from_vec(d_x, (g.b, g.c, g.h, g.w), &Device::Cpu)).transpose()?;
