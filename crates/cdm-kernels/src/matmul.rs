@@ -105,6 +105,20 @@ mod tests {
     }
 
     #[test]
+    fn row_strided_views_read_every_other_block() {
+        // Two (2×2) matrices interleaved row by row, as Winograd's tile-major (T, 16, C) layout
+        // stores its 16 positions: row r of matrix k at 4r + 2k (row stride 4, batch stride 2).
+        let m = CpuStorage::F64(vec![1.0, 2.0, 10.0, 20.0, 3.0, 4.0, 30.0, 40.0]);
+        let views = Mat::new(&m, 0, (2, 2)).with_row_stride(4).batched(2);
+        let identity = CpuStorage::F64(vec![1.0, 0.0, 0.0, 1.0]);
+        let identity = Mat::new(&identity, 0, (2, 2));
+        let copies = matmul::<f64>(2, views, identity).unwrap();
+        assert_eq!(copies, vec![1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0]);
+        let transposes = matmul::<f64>(2, views.t(), identity).unwrap();
+        assert_eq!(transposes, vec![1.0, 3.0, 2.0, 4.0, 10.0, 30.0, 20.0, 40.0]);
+    }
+
+    #[test]
     fn batched_products_share_a_stride_zero_operand() {
         let w = CpuStorage::F32(vec![1.0, 2.0]); // (1×2)
         let x = CpuStorage::F32(vec![1.0, 0.0, 0.0, 1.0, 3.0, 4.0, 5.0, 6.0]); // 2 × (2×2)
