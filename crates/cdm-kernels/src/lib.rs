@@ -29,6 +29,7 @@
 //! | [`activation`] | bias + ReLU / SiLU / GELU ([`Activation`]) |
 //! | [`norm`] | layer norm; group norm, optionally followed by SiLU |
 //! | [`softmax`] | softmax over the last dimension |
+//! | [`attention`] | multi-head scaled dot-product attention, on the projections as they are |
 //! | [`sinusoid`] | interleaved cosine/sine features of a scalar per row |
 //! | [`conv2d`] | 2-D convolution as matrix products (Winograd F(2×2, 3×3) for 3×3 at stride 1, im2col otherwise) |
 //! | [`residual_block`], [`residual_mlp`] | the paper's residual MLP, whole, as one op |
@@ -42,6 +43,7 @@
 
 pub mod activation;
 pub mod adamw;
+pub mod attention;
 pub mod conv2d;
 mod matmul;
 pub mod norm;

@@ -45,36 +45,44 @@ fn row_max<T: Real>(xs: &[T]) -> T {
     acc.iter().chain(it.remainder()).fold(T::from_f64(f64::NEG_INFINITY), |m, &v| m.max_nan(v))
 }
 
+/// `row ← softmax(scale·row)`, in place (`scale` > 0, so the maximum of `row` is still the one
+/// to subtract).
+#[inline]
+pub(crate) fn softmax_row_in_place<T: Real>(row: &mut [T], scale: T) {
+    let max = row_max(row);
+    for x in row.iter_mut() {
+        *x = ((*x - max) * scale).exp();
+    }
+    let inv = T::from_f64(1.0 / sum(row));
+    row.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// `g ← scale·y ⊙ (g − Σ g⊙y)`, in place: the gradient of the row's input from that of its
+/// softmax `y` (times `scale`, for a softmax of `scale·x`).
+#[inline]
+pub(crate) fn softmax_row_grad_in_place<T: Real>(g: &mut [T], y: &[T], scale: T) {
+    let centre = T::from_f64(dot(g, y));
+    for (g, &y) in g.iter_mut().zip(y) {
+        *g = scale * y * (*g - centre);
+    }
+}
+
 fn softmax_fwd<T: Real>(x: &[T], width: usize) -> Vec<T> {
-    let mut y = vec![T::zero(); x.len()];
+    let mut y = x.to_vec();
     let chunk = rows_per_block(width) * width;
-    for_each_chunk(&mut y, chunk, |i, yb| {
-        let xb = &x[i * chunk..][..yb.len()];
-        for (xr, yr) in xb.chunks_exact(width).zip(yb.chunks_exact_mut(width)) {
-            let max = row_max(xr);
-            for (y, &x) in yr.iter_mut().zip(xr) {
-                *y = (x - max).exp();
-            }
-            let inv = T::from_f64(1.0 / sum(yr));
-            for y in yr.iter_mut() {
-                *y *= inv;
-            }
-        }
+    for_each_chunk(&mut y, chunk, |_, yb| {
+        yb.chunks_exact_mut(width).for_each(|row| softmax_row_in_place(row, T::one()))
     });
     y
 }
 
 fn softmax_bwd<T: Real>(y: &[T], dy: &[T], width: usize) -> Vec<T> {
-    let mut dx = vec![T::zero(); y.len()];
+    let mut dx = dy.to_vec();
     let chunk = rows_per_block(width) * width;
     for_each_chunk(&mut dx, chunk, |i, dxb| {
         let yb = &y[i * chunk..][..dxb.len()];
-        let dyb = &dy[i * chunk..][..dxb.len()];
-        for ((yr, dyr), dxr) in yb.chunks_exact(width).zip(dyb.chunks_exact(width)).zip(dxb.chunks_exact_mut(width)) {
-            let s = T::from_f64(dot(yr, dyr));
-            for ((dx, &y), &dy) in dxr.iter_mut().zip(yr).zip(dyr) {
-                *dx = y * (dy - s);
-            }
+        for (g, yr) in dxb.chunks_exact_mut(width).zip(yb.chunks_exact(width)) {
+            softmax_row_grad_in_place(g, yr, T::one());
         }
     });
     dx

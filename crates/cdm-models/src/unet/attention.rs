@@ -9,12 +9,12 @@
 //!
 //! `heads = C / attention_head_dim` (integer division), or one head of `C` channels when
 //! `attention_head_dim` is `None`. Keys: `group_norm`, `to_q`, `to_k`, `to_v`, `to_out.0`.
-//! The softmax is [`cdm_kernels::softmax::softmax_last_dim`], fused with a backward
-//! (candle's own fused `softmax_last_dim` has none).
+//! The heads' `softmax(q·kᵀ/√head_dim)·v` is one op, [`cdm_kernels::attention::attention`],
+//! on the projections as they are (no per-head copies), with a fused backward.
 
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
-use cdm_kernels::softmax::softmax_last_dim;
+use cdm_kernels::attention::attention;
 
 use crate::layers::{GroupNorm, Linear, group_norm, linear};
 
@@ -70,15 +70,10 @@ impl AttentionBlock {
             None => x.clone(),
         };
         let tokens = normed.reshape((batch, channels, positions))?.transpose(1, 2)?.contiguous()?;
-        let split_heads =
-            |t: Tensor| t.reshape((batch, positions, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous();
-        let query = split_heads(self.to_q.forward(&tokens)?)?;
-        let key = split_heads(self.to_k.forward(&tokens)?)?;
-        let value = split_heads(self.to_v.forward(&tokens)?)?;
-        let scores = (query.matmul(&key.t()?.contiguous()?)? / (self.head_dim as f64).sqrt())?;
-        let weights = softmax_last_dim(&scores)?;
-        let attended =
-            weights.matmul(&value)?.transpose(1, 2)?.reshape((batch, positions, self.heads * self.head_dim))?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let (query, key, value) =
+            (self.to_q.forward(&tokens)?, self.to_k.forward(&tokens)?, self.to_v.forward(&tokens)?);
+        let attended = attention(&query, &key, &value, self.heads, scale)?;
         let out = self.to_out.forward(&attended)?.transpose(1, 2)?.reshape((batch, channels, height, width))?;
         let y = (out + x)?;
         if self.rescale_output_factor == 1.0 { Ok(y) } else { y / self.rescale_output_factor }

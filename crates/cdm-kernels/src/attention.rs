@@ -1,0 +1,404 @@
+//! Scaled dot-product attention as one op, on the token-major projections, with a fused
+//! backward.
+//!
+//! # Notation
+//!
+//! | symbol | meaning |
+//! |---|---|
+//! | `B`, `H` | batch, heads |
+//! | `N`, `M` | query positions, key positions |
+//! | `D`, `Dv` | channels per head of the queries and keys, of the values |
+//! | `q`, `k`, `v` | one head of one sample: (N × D), (M × D), (M × Dv) |
+//! | `s` | the scale of the scores (`1/√D` in a transformer), > 0 |
+//!
+//! The inputs are what a layer's linear projections produce, `(B, N, H·D)` with head `h` in
+//! channels `h·D .. (h+1)·D`, and the output is what the output projection takes,
+//! `(B, N, H·Dv)`; no head is ever copied out into a `(B, H, N, D)` tensor.
+//!
+//! # Forward, per sample and head
+//!
+//! ```text
+//! S = s·q·kᵀ                 (N × M)
+//! P = softmax of each row of S
+//! o = P·v                    (N × Dv)
+//! ```
+//!
+//! # Backward, given `do = ∂L/∂o`
+//!
+//! ```text
+//! dv = Pᵀ·do                 dP = do·vᵀ
+//! dS = P ⊙ (dP − rowsum(dP ⊙ P))       (the softmax gradient, row by row)
+//! dq = s·dS·k                dk = s·dSᵀ·q
+//! ```
+//!
+//! # Implementation
+//!
+//! Samples run in parallel on rayon's threads, the heads of a sample in turn; each product is a
+//! gemm on strided views into the inputs (rows `H·D` apart), so the projections are read in
+//! place. The backward recomputes `P` from `q` and `k` (one product) rather than keeping the
+//! (B, H, N, M) probabilities alive between the passes, as flash attention does. The row
+//! softmax is that of [`crate::softmax`]: the row maximum subtracted before the exponential
+//! (no overflow), sums in f64.
+//! Every sample's result is computed by one thread, so results do not depend on the thread
+//! count.
+//!
+//! Compared with composing it from candle ops (split heads, `matmul`, scale, softmax,
+//! `matmul`, merge heads), the op makes no copies of the heads or of `kᵀ`, makes no pass over
+//! the scores for the scale, keeps the scores out of candle's autograd (whose bookkeeping adds a
+//! zeroed buffer and an addition per gradient), and runs a batch's per-sample products in
+//! parallel where candle runs them one after the other.
+//!
+//! Reference: Vaswani et al., *Attention Is All You Need*, NeurIPS 2017 (the forward);
+//! Dao et al., *FlashAttention*, NeurIPS 2022 (recomputing `P` in the backward).
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, D, Layout, Result, Shape, Tensor, bail};
+use rayon::prelude::*;
+
+use crate::matmul::{Buffer, Mat, matmul};
+use crate::numerics::Real;
+use crate::softmax::{softmax_row_grad_in_place, softmax_row_in_place};
+use crate::storage::{by_float_dtype, cpu_storage, unsupported_dtype};
+
+const NAME: &str = "attention";
+
+/// The sizes of one call.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    batch: usize,
+    heads: usize,
+    queries: usize,
+    keys: usize,
+    /// Channels per head of `q` and `k`.
+    d: usize,
+    /// Channels per head of `v`.
+    dv: usize,
+    scale: f64,
+}
+
+impl Dims {
+    /// Elements of one sample of `q`, `k`, `v` and of the output.
+    fn q_sample(&self) -> usize {
+        self.queries * self.heads * self.d
+    }
+    fn k_sample(&self) -> usize {
+        self.keys * self.heads * self.d
+    }
+    fn v_sample(&self) -> usize {
+        self.keys * self.heads * self.dv
+    }
+    fn o_sample(&self) -> usize {
+        self.queries * self.heads * self.dv
+    }
+}
+
+/// One input of the op as CPU storage with the element offset of its first sample.
+#[derive(Clone, Copy)]
+struct Input<'a> {
+    storage: &'a CpuStorage,
+    start: usize,
+}
+
+impl<'a> Input<'a> {
+    fn new(storage: &'a CpuStorage, layout: &Layout) -> Result<Self> {
+        match layout.contiguous_offsets() {
+            Some((start, _)) => Ok(Self { storage, start }),
+            None => bail!("{NAME}: expects contiguous inputs (the public wrapper makes them so)"),
+        }
+    }
+
+    /// Head `head` of sample `sample`: a `rows × width` view with rows `heads·width` apart.
+    fn head(&self, sample: usize, head: usize, rows: usize, width: usize, heads: usize) -> Mat<'a> {
+        let offset = self.start + sample * rows * heads * width + head * width;
+        Mat::new(self.storage, offset, (rows, width)).with_row_stride(heads * width)
+    }
+}
+
+/// Writes the `rows × width` matrix `src` into head `head` of one sample's
+/// `(rows, heads·width)` block `dst`.
+fn scatter_head<T: Copy>(src: &[T], dst: &mut [T], head: usize, width: usize, heads: usize) {
+    for (row, out) in src.chunks_exact(width).zip(dst.chunks_exact_mut(heads * width)) {
+        out[head * width..][..width].copy_from_slice(row);
+    }
+}
+
+/// `P` of head `head` of sample `sample`, (N × M).
+fn probabilities<T: Real>(q: Input, k: Input, dims: &Dims, sample: usize, head: usize) -> Result<Vec<T>> {
+    let q_head = q.head(sample, head, dims.queries, dims.d, dims.heads);
+    let k_head = k.head(sample, head, dims.keys, dims.d, dims.heads);
+    let mut p = matmul::<T>(1, q_head, k_head.t())?;
+    let scale = T::from_f64(dims.scale);
+    p.chunks_exact_mut(dims.keys).for_each(|row| softmax_row_in_place(row, scale));
+    Ok(p)
+}
+
+fn forward<T: Real>(q: Input, k: Input, v: Input, dims: &Dims) -> Result<Vec<T>> {
+    let mut out = vec![T::zero(); dims.batch * dims.o_sample()];
+    out.par_chunks_mut(dims.o_sample()).enumerate().try_for_each(|(sample, out)| -> Result<()> {
+        for head in 0..dims.heads {
+            let mut p = Buffer(probabilities::<T>(q, k, dims, sample, head)?);
+            let v_head = v.head(sample, head, dims.keys, dims.dv, dims.heads);
+            let o = p.lend(|p| matmul::<T>(1, Mat::new(p, 0, (dims.queries, dims.keys)), v_head))?;
+            scatter_head(&o, out, head, dims.dv, dims.heads);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// `(dq, dk, dv)` in the layouts of `q`, `k` and `v`.
+fn backward<T: Real>(q: Input, k: Input, v: Input, d_out: Input, dims: &Dims) -> Result<[Vec<T>; 3]> {
+    let zero = T::zero();
+    let mut dq = vec![zero; dims.batch * dims.q_sample()];
+    let mut dk = vec![zero; dims.batch * dims.k_sample()];
+    let mut dv = vec![zero; dims.batch * dims.v_sample()];
+    let (n, m) = (dims.queries, dims.keys);
+    let s = T::from_f64(dims.scale);
+    dq.par_chunks_mut(dims.q_sample())
+        .zip(dk.par_chunks_mut(dims.k_sample()))
+        .zip(dv.par_chunks_mut(dims.v_sample()))
+        .enumerate()
+        .try_for_each(|(sample, ((dq, dk), dv))| -> Result<()> {
+            for head in 0..dims.heads {
+                let mut p = Buffer(probabilities::<T>(q, k, dims, sample, head)?);
+                let d_o = d_out.head(sample, head, n, dims.dv, dims.heads);
+                let v_head = v.head(sample, head, m, dims.dv, dims.heads);
+                let dv_head = p.lend(|p| matmul::<T>(1, Mat::new(p, 0, (n, m)).t(), d_o))?;
+                scatter_head(&dv_head, dv, head, dims.dv, dims.heads);
+                let mut ds = Buffer(matmul::<T>(1, d_o, v_head.t())?);
+                for (dp_row, p_row) in ds.0.chunks_exact_mut(m).zip(p.0.chunks_exact(m)) {
+                    softmax_row_grad_in_place(dp_row, p_row, s);
+                }
+                let q_head = q.head(sample, head, n, dims.d, dims.heads);
+                let k_head = k.head(sample, head, m, dims.d, dims.heads);
+                let (dq_head, dk_head) = ds.lend(|ds| {
+                    let ds = Mat::new(ds, 0, (n, m));
+                    Ok((matmul::<T>(1, ds, k_head)?, matmul::<T>(1, ds.t(), q_head)?))
+                })?;
+                scatter_head(&dq_head, dq, head, dims.d, dims.heads);
+                scatter_head(&dk_head, dk, head, dims.d, dims.heads);
+            }
+            Ok(())
+        })?;
+    Ok([dq, dk, dv])
+}
+
+/// The forward op; inputs `q`, `k`, `v`.
+struct AttentionOp {
+    dims: Dims,
+}
+
+impl AttentionOp {
+    /// `(dq, dk, dv)` from the backward kernel, run on the CPU buffers directly (it has four
+    /// inputs, one more than a candle op takes; it needs no backward of its own).
+    fn gradients(&self, q: &Tensor, k: &Tensor, v: &Tensor, d_out: &Tensor) -> Result<[Tensor; 3]> {
+        fn run<T: Real>(inputs: [Input; 4], dims: &Dims, shapes: [&Shape; 3]) -> Result<[Tensor; 3]> {
+            let [q, k, v, d_out] = inputs;
+            let [dq, dk, dv] = backward::<T>(q, k, v, d_out, dims)?;
+            let cpu = &candle_core::Device::Cpu;
+            Ok([
+                Tensor::from_vec(dq, shapes[0], cpu)?,
+                Tensor::from_vec(dk, shapes[1], cpu)?,
+                Tensor::from_vec(dv, shapes[2], cpu)?,
+            ])
+        }
+        let d_out = d_out.contiguous()?;
+        let guards = [q, k, v, &d_out].map(|t| t.storage_and_layout());
+        let mut inputs = Vec::with_capacity(4);
+        for (storage, layout) in &guards {
+            inputs.push(Input::new(cpu_storage(storage, NAME)?, layout)?);
+        }
+        let inputs = [inputs[0], inputs[1], inputs[2], inputs[3]];
+        Ok(by_float_dtype!(q.dtype(), NAME, run(inputs, &self.dims, [q.shape(), k.shape(), v.shape()])))
+    }
+}
+
+impl CustomOp3 for AttentionOp {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        q: &CpuStorage,
+        ql: &Layout,
+        k: &CpuStorage,
+        kl: &Layout,
+        v: &CpuStorage,
+        vl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn run<T: Real>(q: Input, k: Input, v: Input, dims: &Dims) -> Result<CpuStorage> {
+            Ok(T::to_cpu_storage_owned(forward::<T>(q, k, v, dims)?))
+        }
+        let (q, k, v) = (Input::new(q, ql)?, Input::new(k, kl)?, Input::new(v, vl)?);
+        let out = by_float_dtype!(q.storage.dtype(), NAME, run(q, k, v, &self.dims));
+        let Dims { batch, queries, heads, dv, .. } = self.dims;
+        Ok((out, Shape::from((batch, queries, heads * dv))))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _out: &Tensor,
+        d_out: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let [dq, dk, dv] = self.gradients(q, k, v, d_out)?;
+        Ok((Some(dq), Some(dk), Some(dv)))
+    }
+}
+
+/// The sizes of a call, or an error naming the mismatched shapes.
+fn dims(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -> Result<Dims> {
+    let (batch, queries, q_width) = q.dims3()?;
+    let (k_batch, keys, k_width) = k.dims3()?;
+    let (v_batch, v_keys, v_width) = v.dims3()?;
+    if heads == 0 || q_width % heads != 0 || v_width % heads != 0 {
+        bail!("{NAME}: {heads} heads do not divide the channels of q {:?} and v {:?}", q.dims(), v.dims());
+    }
+    if k_batch != batch || v_batch != batch || v_keys != keys || k_width != q_width {
+        bail!(
+            "{NAME}: q {:?}, k {:?} and v {:?} do not match (B, N, H·D), (B, M, H·D), (B, M, H·Dv)",
+            q.dims(),
+            k.dims(),
+            v.dims()
+        );
+    }
+    if !(scale.is_finite() && scale > 0.0) {
+        bail!("{NAME}: the scale must be finite and positive, got {scale}");
+    }
+    Ok(Dims { batch, heads, queries, keys, d: q_width / heads, dv: v_width / heads, scale })
+}
+
+/// Multi-head scaled dot-product attention, `softmax(s·q·kᵀ)·v` per sample and head, as one
+/// op with a fused backward (see the module doc).
+///
+/// # Shapes
+/// `q`: (B, N, H·D), `k`: (B, M, H·D), `v`: (B, M, H·Dv) → (B, N, H·Dv); head `h` in channels
+/// `h·D .. (h+1)·D` (`h·Dv ..` of `v` and the output).
+///
+/// # Errors
+/// Shapes that do not match, `heads` not dividing the channels, a scale that is not finite
+/// and positive; on the CPU, a dtype other than F32/F64. Other devices run
+/// [`attention_composed`].
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
+    let dims = dims(q, k, v, heads, scale)?;
+    if !q.device().is_cpu() {
+        return attention_composed(q, k, v, heads, scale);
+    }
+    if !matches!(q.dtype(), candle_core::DType::F32 | candle_core::DType::F64) {
+        return unsupported_dtype(NAME, q.dtype());
+    }
+    q.contiguous()?.apply_op3_arc(
+        &k.contiguous()?,
+        &v.contiguous()?,
+        std::sync::Arc::new(Box::new(AttentionOp { dims })),
+    )
+}
+
+/// [`attention`] out of candle's own ops (heads split into `(B, H, N, D)`, batched `matmul`,
+/// `candle_nn`'s softmax): the reference for the tests and the fallback on devices other than
+/// the CPU.
+///
+/// # Shapes
+/// As [`attention`].
+pub fn attention_composed(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
+    let Dims { batch, queries, dv, .. } = dims(q, k, v, heads, scale)?;
+    let split = |t: &Tensor| -> Result<Tensor> {
+        let (b, rows, width) = t.dims3()?;
+        t.reshape((b, rows, heads, width / heads))?.transpose(1, 2)?.contiguous()
+    };
+    let (q, k, v) = (split(q)?, split(k)?, split(v)?);
+    let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
+    let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    weights.matmul(&v)?.transpose(1, 2)?.reshape((batch, queries, heads * dv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn};
+    use candle_core::{DType, Device};
+
+    fn inputs(b: usize, n: usize, m: usize, heads: usize, d: usize, dv: usize, dtype: DType, seed: u64) -> [Tensor; 3] {
+        [
+            randn(&[b, n, heads * d], dtype, seed),
+            randn(&[b, m, heads * d], dtype, seed + 1),
+            randn(&[b, m, heads * dv], dtype, seed + 2),
+        ]
+    }
+
+    #[test]
+    fn matches_composed_f32() {
+        // One head (the UNets' layers), several heads with Dv ≠ D, N ≠ M, and a 14×14 map.
+        for (case, &(b, n, m, heads, d, dv, scale)) in [
+            (2, 5, 5, 1, 8, 8, 0.35),
+            (3, 7, 4, 4, 3, 5, 0.6),
+            (1, 1, 9, 2, 4, 4, 1.0),
+            (2, 196, 196, 1, 64, 64, 0.125),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let x = inputs(b, n, m, heads, d, dv, DType::F32, 10 * case as u64);
+            let (fwd, grads) = compare(
+                &x,
+                |t| attention(&t[0], &t[1], &t[2], heads, scale),
+                |t| attention_composed(&t[0], &t[1], &t[2], heads, scale),
+                7,
+            );
+            assert!(fwd < 1e-5 && grads.iter().all(|&e| e < 1e-5), "case {case}: {fwd:e} {grads:?}");
+        }
+    }
+
+    #[test]
+    fn finite_differences_f64() {
+        let x = inputs(2, 4, 3, 2, 3, 2, DType::F64, 50);
+        let errs = finite_difference_errors(&x, |t| attention(&t[0], &t[1], &t[2], 2, 0.7), 51);
+        assert!(errs.iter().all(|&e| e < 1e-6), "{errs:?}");
+    }
+
+    #[test]
+    fn strided_inputs() {
+        // q, k and v as transposed views (made contiguous by the wrapper).
+        let x = inputs(2, 6, 6, 2, 2, 2, DType::F32, 60);
+        let t = |x: &Tensor| x.transpose(1, 2).unwrap();
+        let xt = [t(&x[0]), t(&x[1]), t(&x[2])];
+        let (fwd, grads) = compare(
+            &xt,
+            |v| attention(&t(&v[0]), &t(&v[1]), &t(&v[2]), 2, 0.5),
+            |v| attention_composed(&t(&v[0]), &t(&v[1]), &t(&v[2]), 2, 0.5),
+            61,
+        );
+        assert!(fwd < 1e-5 && grads.iter().all(|&e| e < 1e-5), "{fwd:e} {grads:?}");
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let x = inputs(5, 20, 17, 2, 4, 3, DType::F32, 70);
+        assert_independent_of_thread_count(&x, |t| attention(&t[0], &t[1], &t[2], 2, 0.5), 71);
+    }
+
+    #[test]
+    fn large_scores_do_not_overflow() {
+        // Scores of ±1e4 in the first row (a one-hot softmax, no overflow), ties in the second.
+        let q = Tensor::new(&[[[100f32, 0.0], [0.0, -100.0]]], &Device::Cpu).unwrap();
+        let k = Tensor::new(&[[[100f32, 0.0], [-100.0, 0.0]]], &Device::Cpu).unwrap();
+        let v = Tensor::new(&[[[1f32, 2.0], [3.0, 4.0]]], &Device::Cpu).unwrap();
+        let out = attention(&q, &k, &v, 1, 1.0).unwrap().to_vec3::<f32>().unwrap();
+        assert_eq!(out[0][0], [1.0, 2.0]);
+        assert_eq!(out[0][1], [2.0, 3.0]);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let [q, k, v] = inputs(2, 3, 4, 2, 2, 2, DType::F32, 80);
+        let err = |r: Result<Tensor>| r.unwrap_err().to_string();
+        assert!(err(attention(&q, &k, &v, 3, 0.5)).contains("3 heads do not divide"));
+        assert!(err(attention(&q, &v.narrow(1, 0, 3).unwrap(), &v, 2, 0.5)).contains("do not match"));
+        assert!(err(attention(&q, &k, &v, 2, f64::NAN)).contains("finite and positive"));
+        let bf = |t: &Tensor| t.to_dtype(DType::BF16).unwrap();
+        assert!(err(attention(&bf(&q), &bf(&k), &bf(&v), 2, 0.5)).contains("unsupported dtype BF16"));
+    }
+}
