@@ -159,8 +159,34 @@ const IM2COL_BLOCK_ELEMS: usize = 1 << 20;
 /// devices, and (on the CPU) a dtype other than f32/f64. Non-CPU tensors, and empty ones, go
 /// through [`conv2d_candle`].
 pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize) -> Result<Tensor> {
-    let op = Conv2dOp { stride, padding, block_elems: IM2COL_BLOCK_ELEMS, winograd_min_tiles: WINOGRAD_MIN_TILES };
-    conv2d_with(x, weight, bias, op)
+    conv2d_with(x, weight, bias, Conv2dOp::new(stride, padding))
+}
+
+/// [`conv2d`] with a bias, on contiguous CPU tensors, outside candle's autograd: for a fused op
+/// that runs the convolution inside its own forward pass.
+pub(crate) fn conv2d_untracked(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    x.apply_op3_no_bwd(weight, bias, &Conv2dOp::new(stride, padding))
+}
+
+/// `(dx, dW, dβ)` of [`conv2d_untracked`] for the output gradient `grad` (CPU tensors).
+pub(crate) fn conv2d_gradients(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    grad: &Tensor,
+    stride: usize,
+    padding: usize,
+) -> Result<[Tensor; 3]> {
+    match Conv2dOp::new(stride, padding).dispatch_backward(x, weight, Some(bias), grad, [true; 3])? {
+        (Some(dx), Some(dw), Some(db)) => Ok([dx, dw, db]),
+        _ => bail!("conv2d: the backward left out a gradient it was asked for"),
+    }
 }
 
 /// [`conv2d`] with the settings of `op`.
@@ -454,6 +480,11 @@ struct Conv2dOp {
 }
 
 impl Conv2dOp {
+    /// The op with the production block size and Winograd threshold.
+    fn new(stride: usize, padding: usize) -> Self {
+        Self { stride, padding, block_elems: IM2COL_BLOCK_ELEMS, winograd_min_tiles: WINOGRAD_MIN_TILES }
+    }
+
     /// The forward pass: `y = W̃·X̃ + β`.
     ///
     /// A pointwise (1×1, stride 1, unpadded) convolution multiplies each image (C × N) in place,
@@ -529,7 +560,7 @@ impl Conv2dOp {
         }
     }
 
-    /// The backward pass: `(dx, dW, dβ)` for the arguments that track gradients.
+    /// The backward pass: `(dx, dW, dβ)`, each when asked for in `needs`.
     ///
     /// Pointwise convolutions multiply image by image in place (`dx_b = W̃ᵀ·dy_b`,
     /// `dW̃ = Σ_b dy_b·x_bᵀ`); otherwise blocks of images go through `dỸ`, im2col,
@@ -540,11 +571,11 @@ impl Conv2dOp {
         weight: &Tensor,
         bias: Option<&Tensor>,
         grad: &Tensor,
+        [need_x, need_w, need_b]: [bool; 3],
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = Geometry::new(x.dims(), weight.dims(), self.stride, self.padding)?;
         let (n, k, o) = (g.n(), g.k(), g.o);
-        let (need_x, need_w) = (x.track_op(), weight.track_op());
-        let need_b = bias.is_some_and(Tensor::track_op);
+        let need_b = need_b && bias.is_some();
         if !(need_x || need_w || need_b) {
             return Ok((None, None, None));
         }
@@ -630,13 +661,14 @@ impl Conv2dOp {
         weight: &Tensor,
         bias: Option<&Tensor>,
         grad: &Tensor,
+        needs: [bool; 3],
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         if !x.device().is_cpu() {
             bail!("conv2d: the GEMM kernel's backward runs on the CPU only");
         }
         match x.dtype() {
-            DType::F32 => self.backward::<f32>(x, weight, bias, grad),
-            DType::F64 => self.backward::<f64>(x, weight, bias, grad),
+            DType::F32 => self.backward::<f32>(x, weight, bias, grad, needs),
+            DType::F64 => self.backward::<f64>(x, weight, bias, grad, needs),
             dtype => unsupported_dtype("conv2d", dtype),
         }
     }
@@ -743,7 +775,7 @@ impl CustomOp2 for Conv2dOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.dispatch_backward(x, weight, None, grad)?;
+        let (dx, dw, _) = self.dispatch_backward(x, weight, None, grad, [x.track_op(), weight.track_op(), false])?;
         Ok((dx, dw))
     }
 }
@@ -773,7 +805,7 @@ impl CustomOp3 for Conv2dOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        self.dispatch_backward(x, weight, Some(bias), grad)
+        self.dispatch_backward(x, weight, Some(bias), grad, [x, weight, bias].map(Tensor::track_op))
     }
 }
 

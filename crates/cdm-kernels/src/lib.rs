@@ -51,6 +51,7 @@ mod numerics;
 mod parallel;
 pub mod residual_block;
 pub mod residual_mlp;
+pub mod resnet_block;
 mod simd;
 pub mod sinusoid;
 pub mod softmax;

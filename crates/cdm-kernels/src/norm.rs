@@ -462,15 +462,56 @@ impl CustomOp3 for GroupNormOp {
         _y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dy = dy.contiguous()?;
-        let wb = Tensor::cat(&[w, b], 0)?;
-        let packed =
-            x.apply_op3_no_bwd(&wb, &dy, &GroupNormGradOp { dims: self.dims, eps: self.eps, silu: self.silu })?;
-        let (n, c) = (x.elem_count(), self.dims.channels());
-        let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
-        let dw = packed.narrow(0, n, c)?;
-        let db = packed.narrow(0, n + c, c)?;
+        let [dx, dw, db] = group_norm_gradients(x, self.dims, w, b, dy, self.eps, self.silu)?;
         Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// `(dx, dw, db)` of the group norm (+ SiLU) of `x` with `w`, `b` for the output gradient `dy`.
+fn group_norm_gradients(
+    x: &Tensor,
+    dims: GroupDims,
+    w: &Tensor,
+    b: &Tensor,
+    dy: &Tensor,
+    eps: f64,
+    silu: bool,
+) -> candle_core::Result<[Tensor; 3]> {
+    let dy = dy.contiguous()?;
+    let wb = Tensor::cat(&[w, b], 0)?;
+    let packed = x.apply_op3_no_bwd(&wb, &dy, &GroupNormGradOp { dims, eps, silu })?;
+    let (n, c) = (x.elem_count(), dims.channels());
+    Ok([packed.narrow(0, 0, n)?.reshape(x.shape())?, packed.narrow(0, n, c)?, packed.narrow(0, n + c, c)?])
+}
+
+/// A group norm (+ SiLU) of contiguous CPU tensors outside candle's autograd, and its
+/// gradients: for a fused op that runs it inside its own forward and backward passes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UntrackedGroupNorm {
+    dims: GroupDims,
+    eps: f64,
+    silu: bool,
+}
+
+impl UntrackedGroupNorm {
+    /// The norm of `groups` groups over the channels of `x`'s shape.
+    pub(crate) fn new(x: &Tensor, groups: usize, eps: f64, silu: bool) -> candle_core::Result<Self> {
+        Ok(Self { dims: group_dims(x, groups)?, eps, silu })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+        x.apply_op3_no_bwd(w, b, &GroupNormOp { dims: self.dims, eps: self.eps, silu: self.silu })
+    }
+
+    /// `(dx, dw, db)` for the output gradient `dy`.
+    pub(crate) fn gradients(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<[Tensor; 3]> {
+        group_norm_gradients(x, self.dims, w, b, dy, self.eps, self.silu)
     }
 }
 

@@ -12,6 +12,7 @@
 
 use candle_core::{Module, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
+use cdm_kernels::resnet_block::{ResnetBlockSettings, ResnetBlockWeights, resnet_block};
 
 use super::config::TimeConditioning;
 use crate::Activation;
@@ -75,6 +76,10 @@ impl ResnetBlock {
     /// `x`: (B, in, H, W); `temb`: (B, temb_channels). Returns (B, out, H, W).
     pub fn forward(&self, x: &Tensor, temb: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let act = self.settings.activation;
+        let dropout = train && self.settings.dropout > 0.0;
+        if act == Activation::Silu && self.settings.time_conditioning == TimeConditioning::Add && !dropout {
+            return self.forward_fused(x, temb);
+        }
         let h = self.conv1.forward(&self.norm1.forward_act(x, act)?)?;
         let time = self.time_emb_proj.forward(&act.apply(temb)?)?.unsqueeze(2)?.unsqueeze(3)?;
         let mut h = match self.settings.time_conditioning {
@@ -85,7 +90,7 @@ impl ResnetBlock {
                 act.apply(&scaled.broadcast_add(&chunks[1])?)?
             }
         };
-        if train && self.settings.dropout > 0.0 {
+        if dropout {
             h = candle_nn::ops::dropout(&h, self.settings.dropout as f32)?;
         }
         let h = self.conv2.forward(&h)?;
@@ -95,5 +100,32 @@ impl ResnetBlock {
         };
         let y = (shortcut + h)?;
         if self.output_scale_factor == 1.0 { Ok(y) } else { y / self.output_scale_factor }
+    }
+
+    /// The block as one op, [`cdm_kernels::resnet_block::resnet_block`]: SiLU, additive time
+    /// conditioning and no dropout, the common configuration.
+    fn forward_fused(&self, x: &Tensor, temb: &Tensor) -> candle_core::Result<Tensor> {
+        let time = self.time_emb_proj.forward(&Activation::Silu.apply(temb)?)?;
+        let weights = ResnetBlockWeights {
+            norm1: (self.norm1.weight(), self.norm1.bias()),
+            conv1: affine(&self.conv1)?,
+            norm2: (self.norm2.weight(), self.norm2.bias()),
+            conv2: affine(&self.conv2)?,
+            shortcut: self.conv_shortcut.as_ref().map(affine).transpose()?,
+        };
+        let settings = ResnetBlockSettings {
+            groups: self.settings.groups,
+            eps: self.settings.eps,
+            output_scale_factor: self.output_scale_factor,
+        };
+        resnet_block(x, &time, &weights, settings)
+    }
+}
+
+/// A convolution's weight and bias.
+fn affine(conv: &Conv2d) -> candle_core::Result<(&Tensor, &Tensor)> {
+    match conv.bias() {
+        Some(bias) => Ok((conv.weight(), bias)),
+        None => candle_core::bail!("resnet block: a convolution without a bias"),
     }
 }
