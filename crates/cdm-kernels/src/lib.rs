@@ -33,6 +33,7 @@
 //! | [`sinusoid`] | interleaved cosine/sine features of a scalar per row |
 //! | [`conv2d`] | 2-D convolution as matrix products (Winograd F(2×2, 3×3) for 3×3 at stride 1, im2col otherwise) |
 //! | [`residual_block`], [`residual_mlp`] | the paper's residual MLP, whole, as one op |
+//! | [`resnet_block`] | diffusers' `ResnetBlock2D` (group norms, convolutions, time embedding, shortcut) as one op |
 //! | [`adamw`] | the AdamW update in place (an optimizer step, so no backward) |
 //!
 //! Binaries set the process up once: [`tune_gemm_threading`] and [`in_thread_pool`].
