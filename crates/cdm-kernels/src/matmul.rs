@@ -8,11 +8,17 @@
 //! scratch vectors become CPU storage for the duration of a product through [`Buffer::lend`],
 //! which moves the vector rather than copying it.
 //!
-//! Inside a rayon task the product runs on the calling thread unless it is large: the `gemm`
-//! crate only splits products above its threading threshold
-//! ([`crate::tune_gemm_threading`]).
+//! The `gemm` crate splits a product across threads above its threading threshold
+//! ([`crate::tune_gemm_threading`]); a batch of smaller products runs one product per rayon
+//! task instead (the 1×1 convolutions' per-image products, a Winograd block's 16).
+
+use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, Result, WithDType};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use crate::threads::GEMM_THREADING_THRESHOLD;
 
 /// A row-major `rows × cols` matrix (or a batch of them) in CPU storage, possibly viewed
 /// transposed.
@@ -100,19 +106,17 @@ pub(crate) fn matmul<T: WithDType>(batch: usize, lhs: Mat, rhs: Mat) -> Result<V
     } else {
         (batch, m)
     };
-    let threads = rayon::current_num_threads();
-    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     let mut dst = Vec::<T>::with_capacity(len);
-    for step in 0..batch {
+    let product = |step: usize, out: &mut [MaybeUninit<T>], parallelism| {
         // SAFETY: `data` checked that every element the two views address lies inside their
-        // buffers; `dst` has capacity for `batch` row-major m×n products, and with `read_dst`
-        // false gemm writes each of them (k > 0) without reading it.
+        // buffers; `out` holds one row-major m×n product, which gemm writes (k > 0) without
+        // reading it, `read_dst` being false.
         unsafe {
             gemm::gemm(
                 m,
                 n,
                 k,
-                dst.as_mut_ptr().add(step * m * n),
+                out.as_mut_ptr().cast::<T>(),
                 1,
                 n as isize,
                 false,
@@ -130,6 +134,19 @@ pub(crate) fn matmul<T: WithDType>(batch: usize, lhs: Mat, rhs: Mat) -> Result<V
                 parallelism,
             );
         }
+    };
+    let outputs = dst.spare_capacity_mut()[..len].chunks_mut(m * n);
+    if batch > 1 && m * n * k < GEMM_THREADING_THRESHOLD {
+        // Products too small for gemm to split: one per task instead.
+        outputs
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(step, out)| product(step, out, Parallelism::None));
+    } else {
+        let threads = rayon::current_num_threads();
+        let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
+        outputs.enumerate().for_each(|(step, out)| product(step, out, parallelism));
     }
     // SAFETY: the products above wrote all `len` elements.
     unsafe { dst.set_len(len) };

@@ -48,6 +48,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use crate::conv2d::{conv2d_gradients, conv2d_untracked};
 use crate::norm::{UntrackedGroupNorm, group_norm_composed};
 use crate::numerics::Real;
+use crate::parallel::{ROW_BLOCK_ELEMS, for_each_chunk};
 use crate::storage::{by_float_dtype, contiguous_slice, cpu_storage, unsupported_dtype};
 
 const NAME: &str = "resnet_block";
@@ -141,17 +142,17 @@ impl CustomOp3 for ResnetBlockOp {
         fn run<T: Real>(op: &ResnetBlockOp, x: &CpuStorage, xl: &Layout) -> Result<CpuStorage> {
             let (h2, h2l) = op.h2.storage_and_layout();
             let mut y = contiguous_slice::<T>(cpu_storage(&h2, NAME)?, h2l, NAME)?.to_vec();
+            let add = |y: &mut [T], s: &[T], scale: T| {
+                for_each_chunk(y, ROW_BLOCK_ELEMS, |i, y| {
+                    y.iter_mut().zip(&s[i * ROW_BLOCK_ELEMS..]).for_each(|(y, &s)| *y += s * scale)
+                });
+            };
             match &op.shortcut {
                 Some(shortcut) => {
                     let (s, sl) = shortcut.storage_and_layout();
-                    let s = contiguous_slice::<T>(cpu_storage(&s, NAME)?, sl, NAME)?;
-                    y.iter_mut().zip(s).for_each(|(y, &s)| *y += s);
+                    add(&mut y, contiguous_slice::<T>(cpu_storage(&s, NAME)?, sl, NAME)?, T::from_f64(1.0));
                 }
-                None => {
-                    let inv = T::from_f64(op.inv_scale);
-                    let x = contiguous_slice::<T>(x, xl, NAME)?;
-                    y.iter_mut().zip(x).for_each(|(y, &x)| *y += x * inv);
-                }
+                None => add(&mut y, contiguous_slice::<T>(x, xl, NAME)?, T::from_f64(op.inv_scale)),
             }
             Ok(T::to_cpu_storage_owned(y))
         }
