@@ -125,6 +125,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Device, Layout, Resul
 use rayon::prelude::*;
 
 use crate::matmul::{Mat, matmul};
+use crate::numerics::{self, sum};
 use crate::parallel::for_each_chunk;
 use crate::storage::{contiguous_slice, cpu_storage, unsupported_dtype};
 
@@ -606,7 +607,7 @@ impl Conv2dOp {
             let mut d_bias = vec![T::from_f64(0.0); o];
             if need_b {
                 for (q, row) in contiguous_slice::<T>(grad_cpu, grad_layout, "conv2d")?.chunks_exact(n).enumerate() {
-                    d_bias[q % o] += row.iter().fold(T::from_f64(0.0), |acc, &v| acc + v);
+                    d_bias[q % o] += T::from_f64(sum(row));
                 }
             }
             (d_x, d_weight, d_bias)
@@ -721,7 +722,7 @@ fn gather_dy<T: WithDType>(dy: &[T], g: &Geometry) -> (Vec<T>, Vec<T>) {
             let mut sum = zero;
             for src in dy.chunks_exact(g.o * n).map(|image| &image[o * n..][..n]) {
                 dy_tilde.extend_from_slice(src);
-                sum += src.iter().fold(zero, |acc, &v| acc + v);
+                sum += T::from_f64(numerics::sum(src));
             }
             sum
         })

@@ -184,10 +184,10 @@ impl Real for f64 {
 
 /// `Σ xs`, in 8 working-precision lanes per 1024 elements, the lane totals added in f64.
 #[inline(always)]
-pub(crate) fn sum<T: Real>(xs: &[T]) -> f64 {
+pub(crate) fn sum<T: WithDType>(xs: &[T]) -> f64 {
     let mut total = 0.0;
     for block in xs.chunks(SUM_BLOCK) {
-        let mut acc = [T::zero(); LANES];
+        let mut acc = [T::from_f64(0.0); LANES];
         let mut it = block.chunks_exact(LANES);
         for c in &mut it {
             for i in 0..LANES {

@@ -74,6 +74,7 @@ use rayon::prelude::*;
 
 use super::{Geometry, gradients_by_block};
 use crate::matmul::{Mat, matmul};
+use crate::numerics::sum;
 use crate::simd::{Simd, WithSimd, vectorized};
 
 /// Winograd positions `ξ`: a 4×4 tile.
@@ -540,7 +541,7 @@ pub(super) fn backward<T: WithDType>(
         let dy = &dy[start * g.o * n..][..images * g.o * n];
         let mut d_bias = vec![zero; g.o];
         for (q, plane) in dy.chunks_exact(n).enumerate() {
-            d_bias[q % g.o] += plane.iter().fold(zero, |acc, &v| acc + v);
+            d_bias[q % g.o] += T::from_f64(sum(plane));
         }
         let d_m = T::to_cpu_storage_owned(vectorized(Wide(OutputGradientTiles { dy, g, tiles })));
         let d_m = Mat::new(&d_m, 0, (count, g.o)).with_row_stride(POSITIONS * g.o).batched(g.o);
