@@ -27,6 +27,7 @@
 //! | module | kernels |
 //! |---|---|
 //! | [`activation`] | bias + ReLU / SiLU / GELU ([`Activation`]) |
+//! | [`linear`] | a linear layer's product `x·Wᵀ` |
 //! | [`norm`] | layer norm; group norm, optionally followed by SiLU |
 //! | [`softmax`] | softmax over the last dimension |
 //! | [`attention`] | multi-head scaled dot-product attention, on the projections as they are |
@@ -46,6 +47,7 @@ pub mod activation;
 pub mod adamw;
 pub mod attention;
 pub mod conv2d;
+pub mod linear;
 mod matmul;
 pub mod norm;
 mod numerics;

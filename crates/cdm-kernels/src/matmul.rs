@@ -47,6 +47,17 @@ impl<'a> Mat<'a> {
         Self { row_stride, ..self }
     }
 
+    /// Rows `start .. start + count` of a matrix stored row-major (not a transposed view).
+    pub(crate) fn rows(self, start: usize, count: usize) -> Self {
+        debug_assert!(!self.transposed, "rows of a transposed view are not contiguous slices");
+        Self { offset: self.offset + start * self.row_stride, rows: count, ..self }
+    }
+
+    /// Its columns.
+    pub(crate) fn cols(&self) -> usize {
+        self.cols
+    }
+
     /// The transpose, a strided view of the same elements.
     pub(crate) fn t(self) -> Self {
         Self { rows: self.cols, cols: self.rows, transposed: !self.transposed, ..self }

@@ -3,6 +3,7 @@
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 use cdm_kernels::activation::bias_act;
+use cdm_kernels::linear::linear_product;
 
 use super::torch_uniform;
 use crate::Activation;
@@ -14,8 +15,8 @@ pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> candle_core::Res
     Ok(Linear { weight, bias })
 }
 
-/// An affine layer `y = x·Wᵀ + b` whose bias add (and an optional nonlinearity after it) is
-/// one fused pass over the product ([`bias_act`]).
+/// An affine layer `y = x·Wᵀ + b`: the product one op ([`linear_product`]), the bias add (and
+/// an optional nonlinearity after it) one fused pass over it ([`bias_act`]).
 #[derive(Clone, Debug)]
 pub struct Linear {
     weight: Tensor,
@@ -45,7 +46,7 @@ impl Linear {
         };
         *last = out_dim;
         let rows = x.reshape(((), in_dim))?;
-        bias_act(&rows.matmul(&self.weight.t()?)?, Some(&self.bias), act)?.reshape(out_shape)
+        bias_act(&linear_product(&rows, &self.weight)?, Some(&self.bias), act)?.reshape(out_shape)
     }
 }
 
