@@ -1,12 +1,21 @@
-//! The fused CPU kernels of `cdm_kernels::{norm, softmax, activation}` against the
-//! composed candle ops they replace, at the shapes of the UNet and the residual MLP (f32):
+//! The fused CPU kernels of `cdm_kernels` other than the bare convolution (`kernels_conv`)
+//! against the composed candle ops they replace, at the shapes of the UNet and the residual MLP
+//! (f32):
 //!
 //! - `group_norm_silu/16x128x16x16`, `group_norm_silu/16x64x32x32`: GroupNorm(32) + SiLU, as
 //!   in every UNet ResNet block (the composed reference is `candle_nn::GroupNorm`'s ops + `silu`);
 //! - `group_norm/16x128x16x16`: GroupNorm(32) alone, as before attention;
 //! - `softmax/16x256x256`: attention weights over 16×16 positions (`candle_nn::ops::softmax`);
 //! - `layer_norm/32768x128`: the MLP's layer norm (the composed `layers::LayerNorm`);
-//! - `bias_gelu/32768x128`: `gelu_erf(x + b)` after the MLP's first linear layer.
+//! - `bias_gelu/32768x128`: `gelu_erf(x + b)` after the MLP's first linear layer;
+//! - `attention/16x196x64`, `attention/16x256x128`: one head over 14×14 and 16×16 positions
+//!   (the attention layers of the 28×28 and 32×32 UNets; reference `attention_composed`);
+//! - `linear/3136x64x64`: the product of a 64 → 64 attention projection over 16×14×14 tokens
+//!   (reference `x.matmul(&w.t())`);
+//! - `resnet_block/16x32x28x28`, `resnet_block/16x96x28x28`: a ResNet block to 32 channels,
+//!   without and with its 1×1 shortcut (the 28×28 UNet's top level); the reference is the same
+//!   kernels (group norm + SiLU, convolution) composed through candle's autograd, as the UNet
+//!   ran them before the block was one op, so the difference is the fusion alone.
 //!
 //! Each is timed forward only (`fwd`) and forward + backward (`fwd_bwd`: the gradients of the
 //! input and of the parameters for the loss `Σ y`). candle's autograd adds the same overhead to
@@ -24,7 +33,11 @@ use cdm_benches as _;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use cdm_kernels::Activation;
 use cdm_kernels::activation::{bias_act, bias_act_composed};
+use cdm_kernels::attention::{attention, attention_composed};
+use cdm_kernels::conv2d::conv2d;
+use cdm_kernels::linear::{linear_product, linear_product_composed};
 use cdm_kernels::norm::{group_norm, group_norm_composed, layer_norm, layer_norm_composed};
+use cdm_kernels::resnet_block::{ResnetBlockSettings, ResnetBlockWeights, resnet_block};
 use cdm_kernels::softmax::{softmax_last_dim, softmax_last_dim_composed};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -86,7 +99,75 @@ fn cases() -> Vec<Case> {
         fused: Box::new(|v| bias_act(&v[0], Some(&v[1]), Some(Activation::Gelu))),
         composed: Box::new(|v| bias_act_composed(&v[0], Some(&v[1]), Some(Activation::Gelu))),
     });
+    for (batch, positions, channels) in [(16, 196, 64), (16, 256, 128)] {
+        let shape = [batch, positions, channels];
+        let scale = 1.0 / (channels as f64).sqrt();
+        cases.push(Case {
+            group: "attention",
+            id: shape_id(&shape),
+            inputs: (0..3).map(|k| input(&shape, 9 + k, 1.0, 0.0)).collect(),
+            fused: Box::new(move |v| attention(&v[0], &v[1], &v[2], 1, scale)),
+            composed: Box::new(move |v| attention_composed(&v[0], &v[1], &v[2], 1, scale)),
+        });
+    }
+    cases.push(Case {
+        group: "linear",
+        id: "3136x64x64".into(),
+        inputs: vec![input(&[3136, 64], 12, 1.0, 0.0), input(&[64, 64], 13, 0.1, 0.0)],
+        fused: Box::new(|v| linear_product(&v[0], &v[1])),
+        composed: Box::new(|v| linear_product_composed(&v[0], &v[1])),
+    });
+    for c in [32, 96] {
+        let o = 32;
+        let mut inputs = vec![
+            input(&[16, c, 28, 28], 14, 1.0, 0.0),
+            input(&[16, o], 15, 1.0, 0.0),
+            input(&[c], 16, 0.2, 1.0),
+            input(&[c], 17, 0.2, 0.0),
+            input(&[o, c, 3, 3], 18, 0.05, 0.0),
+            input(&[o], 19, 0.1, 0.0),
+            input(&[o], 20, 0.2, 1.0),
+            input(&[o], 21, 0.2, 0.0),
+            input(&[o, o, 3, 3], 22, 0.05, 0.0),
+            input(&[o], 23, 0.1, 0.0),
+        ];
+        if c != o {
+            inputs.extend([input(&[o, c, 1, 1], 24, 0.1, 0.0), input(&[o], 25, 0.1, 0.0)]);
+        }
+        cases.push(Case {
+            group: "resnet_block",
+            id: shape_id(&[16, c, 28, 28]),
+            inputs,
+            fused: Box::new(|v| resnet_block(&v[0], &v[1], &block_weights(v), BLOCK_SETTINGS)),
+            composed: Box::new(|v| resnet_block_unfused(v)),
+        });
+    }
     cases
+}
+
+/// GroupNorm(32) with SiLU, as in the UNets.
+const BLOCK_SETTINGS: ResnetBlockSettings = ResnetBlockSettings { groups: 32, eps: 1e-5, output_scale_factor: 1.0 };
+
+/// `[x, t, γ₁, δ₁, W₁, β₁, γ₂, δ₂, W₂, β₂, (W_s, β_s)]` as a block's weights.
+fn block_weights(v: &[Tensor]) -> ResnetBlockWeights<'_> {
+    ResnetBlockWeights {
+        norm1: (&v[2], &v[3]),
+        conv1: (&v[4], &v[5]),
+        norm2: (&v[6], &v[7]),
+        conv2: (&v[8], &v[9]),
+        shortcut: (v.len() == 12).then(|| (&v[10], &v[11])),
+    }
+}
+
+/// The block out of the separate kernels, through candle's autograd (the UNet before the
+/// block was one op).
+fn resnet_block_unfused(v: &[Tensor]) -> Result<Tensor> {
+    let (groups, eps) = (BLOCK_SETTINGS.groups, BLOCK_SETTINGS.eps);
+    let h = conv2d(&group_norm(&v[0], groups, &v[2], &v[3], eps, true)?, &v[4], Some(&v[5]), 1, 1)?;
+    let u = h.broadcast_add(&v[1].unsqueeze(2)?.unsqueeze(3)?)?;
+    let h = conv2d(&group_norm(&u, groups, &v[6], &v[7], eps, true)?, &v[8], Some(&v[9]), 1, 1)?;
+    let shortcut = if v.len() == 12 { conv2d(&v[0], &v[10], Some(&v[11]), 1, 0)? } else { v[0].clone() };
+    shortcut + h
 }
 
 /// Forward + backward: the gradients of every input for `Σ f(inputs)`.

@@ -175,6 +175,18 @@ pub(crate) fn conv2d_untracked(
     x.apply_op3_no_bwd(weight, bias, &Conv2dOp::new(stride, padding))
 }
 
+/// [`conv2d_untracked`] on CPU buffers: the output's own storage, for a fused op's `cpu_fwd`
+/// to finish in place.
+pub(crate) fn conv2d_cpu(
+    x: (&CpuStorage, &Layout),
+    weight: (&CpuStorage, &Layout),
+    bias: (&CpuStorage, &Layout),
+    stride: usize,
+    padding: usize,
+) -> Result<(CpuStorage, Shape)> {
+    Conv2dOp::new(stride, padding).cpu_forward(x, weight, Some(bias))
+}
+
 /// `(dx, dW, dβ)` of [`conv2d_untracked`] for the output gradient `grad` (CPU tensors).
 pub(crate) fn conv2d_gradients(
     x: &Tensor,

@@ -33,6 +33,7 @@
 //! The forward runs the group norm and convolution kernels outside candle's autograd and keeps
 //! `a₁`, `u`, `a₂` for the backward; candle sees one op from `(x, t, θ)` to `y`, where `θ` is
 //! the block's parameters flattened into one vector (a candle op takes at most three inputs).
+//! The op's `cpu_fwd` runs `conv₂` into the output buffer and adds the shortcut in place.
 //! Composed from candle ops, the block is about ten autograd nodes, and candle's backward
 //! gives every activation-sized gradient a zeroed buffer and an addition of its own; here the
 //! only activation-sized passes are the kernels' own, plus the residual sum. Results are those
@@ -45,7 +46,7 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 
-use crate::conv2d::{conv2d_gradients, conv2d_untracked};
+use crate::conv2d::{conv2d_cpu, conv2d_gradients, conv2d_untracked};
 use crate::norm::{UntrackedGroupNorm, group_norm_composed};
 use crate::numerics::Real;
 use crate::parallel::{ROW_BLOCK_ELEMS, for_each_chunk};
@@ -99,8 +100,7 @@ struct ResnetBlockOp {
     a1: Tensor,
     u: Tensor,
     a2: Tensor,
-    /// `h₂ / r` and `S(x) / r` (`None` for the identity, which `cpu_fwd` reads from `x`).
-    h2: Tensor,
+    /// `S(x)` of a 1×1 shortcut (`None` for the identity, which `cpu_fwd` reads from `x`).
     shortcut: Option<Tensor>,
     norm1: UntrackedGroupNorm,
     norm2: UntrackedGroupNorm,
@@ -110,15 +110,18 @@ struct ResnetBlockOp {
 }
 
 impl ResnetBlockOp {
+    /// The layout of parameter `i` inside `θ`.
+    fn packed_layout(&self, i: usize) -> Layout {
+        let offset = self.shapes[..i].iter().map(Shape::elem_count).sum();
+        Layout::contiguous_with_offset(self.shapes[i].clone(), offset)
+    }
+
     /// The parameters as views into `θ`, in [`ResnetBlockWeights::list`] order.
     fn unpack(&self, theta: &Tensor) -> Result<Vec<Tensor>> {
-        let mut offset = 0;
-        self.shapes
-            .iter()
-            .map(|shape| {
-                let view = theta.narrow(0, offset, shape.elem_count())?.reshape(shape)?;
-                offset += shape.elem_count();
-                Ok(view)
+        (0..self.shapes.len())
+            .map(|i| {
+                let layout = self.packed_layout(i);
+                theta.narrow(0, layout.start_offset(), layout.shape().elem_count())?.reshape(layout.shape())
             })
             .collect()
     }
@@ -129,35 +132,39 @@ impl CustomOp3 for ResnetBlockOp {
         NAME
     }
 
-    /// The last step of the forward, `y = S(x)/r + h₂/r` (the rest ran in [`resnet_block`]).
+    /// The last steps of the forward, `y = (S(x) + conv₂(a₂)) / r` (the rest ran in
+    /// [`resnet_block`]).
     fn cpu_fwd(
         &self,
         x: &CpuStorage,
         xl: &Layout,
         _t: &CpuStorage,
         _tl: &Layout,
-        _theta: &CpuStorage,
+        theta: &CpuStorage,
         _thetal: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(op: &ResnetBlockOp, x: &CpuStorage, xl: &Layout) -> Result<CpuStorage> {
-            let (h2, h2l) = op.h2.storage_and_layout();
-            let mut y = contiguous_slice::<T>(cpu_storage(&h2, NAME)?, h2l, NAME)?.to_vec();
-            let add = |y: &mut [T], s: &[T], scale: T| {
+        fn run<T: Real>(op: &ResnetBlockOp, y: CpuStorage, x: &CpuStorage, xl: &Layout) -> Result<CpuStorage> {
+            let mut y = T::cpu_storage_data(y)?;
+            let inv = T::from_f64(op.inv_scale);
+            let add = |y: &mut [T], s: &[T]| {
                 for_each_chunk(y, ROW_BLOCK_ELEMS, |i, y| {
-                    y.iter_mut().zip(&s[i * ROW_BLOCK_ELEMS..]).for_each(|(y, &s)| *y += s * scale)
+                    y.iter_mut().zip(&s[i * ROW_BLOCK_ELEMS..]).for_each(|(y, &s)| *y = (*y + s) * inv)
                 });
             };
             match &op.shortcut {
                 Some(shortcut) => {
                     let (s, sl) = shortcut.storage_and_layout();
-                    add(&mut y, contiguous_slice::<T>(cpu_storage(&s, NAME)?, sl, NAME)?, T::from_f64(1.0));
+                    add(&mut y, contiguous_slice::<T>(cpu_storage(&s, NAME)?, sl, NAME)?);
                 }
-                None => add(&mut y, contiguous_slice::<T>(x, xl, NAME)?, T::from_f64(op.inv_scale)),
+                None => add(&mut y, contiguous_slice::<T>(x, xl, NAME)?),
             }
             Ok(T::to_cpu_storage_owned(y))
         }
+        let (a2, a2l) = self.a2.storage_and_layout();
+        let [weight, bias] = [6, 7].map(|i| self.packed_layout(i));
+        let (y, shape) = conv2d_cpu((cpu_storage(&a2, NAME)?, a2l), (theta, &weight), (theta, &bias), 1, 1)?;
         use candle_core::backend::BackendStorage;
-        Ok((by_float_dtype!(x.dtype(), NAME, run(self, x, xl)), self.h2.shape().clone()))
+        Ok((by_float_dtype!(x.dtype(), NAME, run(self, y, x, xl)), shape))
     }
 
     fn bwd(
@@ -248,7 +255,6 @@ pub fn resnet_block(
     let list = weights.list();
     let theta = Tensor::cat(&list.iter().map(|t| t.flatten_all()).collect::<Result<Vec<_>>>()?, 0)?;
     let params = list.iter().map(|t| t.detach().contiguous()).collect::<Result<Vec<_>>>()?;
-    let inv_scale = 1.0 / settings.output_scale_factor;
     let x_in = x.detach().contiguous()?;
     let norm1 = UntrackedGroupNorm::new(&x_in, settings.groups, settings.eps, true)?;
     let a1 = norm1.forward(&x_in, &params[0], &params[1])?;
@@ -256,22 +262,19 @@ pub fn resnet_block(
     let u = h1.broadcast_add(&time.detach().reshape((batch, o, 1, 1))?)?;
     let norm2 = UntrackedGroupNorm::new(&u, settings.groups, settings.eps, true)?;
     let a2 = norm2.forward(&u, &params[4], &params[5])?;
-    let h2 = conv2d_untracked(&a2, &params[6], &params[7], 1, 1)?;
-    let scaled = |t: Tensor| if inv_scale == 1.0 { Ok(t) } else { t * inv_scale };
     let shortcut = match params.get(8..10) {
-        Some([w, b]) => Some(scaled(conv2d_untracked(&x_in, w, b, 1, 0)?)?),
+        Some([w, b]) => Some(conv2d_untracked(&x_in, w, b, 1, 0)?),
         _ => None,
     };
     let op = ResnetBlockOp {
         a1,
         u,
         a2,
-        h2: scaled(h2)?,
         shortcut,
         norm1,
         norm2,
         shapes: list.iter().map(|t| t.shape().clone()).collect(),
-        inv_scale,
+        inv_scale: 1.0 / settings.output_scale_factor,
     };
     x.contiguous()?.apply_op3_arc(&time.contiguous()?, &theta, Arc::new(Box::new(op)))
 }
