@@ -139,7 +139,7 @@ fn cases() -> Vec<Case> {
             id: shape_id(&[16, c, 28, 28]),
             inputs,
             fused: Box::new(|v| resnet_block(&v[0], &v[1], &block_weights(v), BLOCK_SETTINGS)),
-            composed: Box::new(|v| resnet_block_unfused(v)),
+            composed: Box::new(resnet_block_unfused),
         });
     }
     cases
