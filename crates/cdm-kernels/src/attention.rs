@@ -1,4 +1,4 @@
-//! Scaled dot-product attention as one op, on the token-major projections, with a fused
+//! Scaled dot-product attention as one op, on channel-major feature maps, with a fused
 //! backward.
 //!
 //! # Notation
@@ -8,45 +8,45 @@
 //! | `B`, `H` | batch, heads |
 //! | `N`, `M` | query positions, key positions |
 //! | `D`, `Dv` | channels per head of the queries and keys, of the values |
-//! | `q`, `k`, `v` | one head of one sample: (N × D), (M × D), (M × Dv) |
+//! | `q`, `k`, `v` | one head of one sample, channel-major: (D × N), (D × M), (Dv × M) |
 //! | `s` | the scale of the scores (`1/√D` in a transformer), > 0 |
 //!
-//! The inputs are what a layer's linear projections produce, `(B, N, H·D)` with head `h` in
-//! channels `h·D .. (h+1)·D`, and the output is what the output projection takes,
-//! `(B, N, H·Dv)`; no head is ever copied out into a `(B, H, N, D)` tensor.
+//! The inputs are laid out as a convolutional network holds its features, `(B, H·D, N)` with
+//! head `h` in channels `h·D .. (h+1)·D` (a UNet's `(B, C, H, W)` map with its positions
+//! flattened), and so is the output, `(B, H·Dv, N)`. The projections before and after are then
+//! 1×1 convolutions, and no tensor is transposed to tokens and back.
 //!
 //! # Forward, per sample and head
 //!
 //! ```text
-//! S = s·q·kᵀ                 (N × M)
+//! S = s·qᵀ·k                 (N × M)
 //! P = softmax of each row of S
-//! o = P·v                    (N × Dv)
+//! o = v·Pᵀ                   (Dv × N)
 //! ```
 //!
-//! # Backward, given `do = ∂L/∂o`
+//! # Backward, given `do = ∂L/∂o` (Dv × N)
 //!
 //! ```text
-//! dv = Pᵀ·do                 dP = do·vᵀ
+//! dv = do·P                  dP = doᵀ·v
 //! dS = P ⊙ (dP − rowsum(dP ⊙ P))       (the softmax gradient, row by row)
-//! dq = s·dS·k                dk = s·dSᵀ·q
+//! dq = s·k·dSᵀ               dk = s·q·dS
 //! ```
 //!
 //! # Implementation
 //!
-//! Samples run in parallel on rayon's threads, the heads of a sample in turn; each product is a
-//! gemm on strided views into the inputs (rows `H·D` apart), so the projections are read in
-//! place. The backward recomputes `P` from `q` and `k` (one product) rather than keeping the
-//! (B, H, N, M) probabilities alive between the passes, as flash attention does. The row
-//! softmax is that of [`crate::softmax`]: the row maximum subtracted before the exponential
-//! (no overflow), sums in f64.
-//! Every sample's result is computed by one thread, so results do not depend on the thread
-//! count.
+//! Samples run in parallel on rayon's threads, the heads of a sample in turn; every product is
+//! a gemm on a head's contiguous (D × N) block or a transposed view of it, and its result is a
+//! head's block of the output. The backward recomputes `P` from `q` and `k` (one product)
+//! rather than keeping the (B, H, N, M) probabilities alive between the passes, as flash
+//! attention does. The row softmax is that of [`crate::softmax`]: the row maximum subtracted
+//! before the exponential (no overflow), sums in f64. Every sample's result is computed by one
+//! thread, so results do not depend on the thread count.
 //!
-//! Compared with composing it from candle ops (split heads, `matmul`, scale, softmax,
-//! `matmul`, merge heads), the op makes no copies of the heads or of `kᵀ`, makes no pass over
-//! the scores for the scale, keeps the scores out of candle's autograd (whose bookkeeping adds a
-//! zeroed buffer and an addition per gradient), and runs a batch's per-sample products in
-//! parallel where candle runs them one after the other.
+//! Compared with composing it from candle ops (transpose to tokens, split heads, `matmul`,
+//! scale, softmax, `matmul`, merge heads, transpose back), the op makes no copies, makes no
+//! pass over the scores for the scale, keeps the scores out of candle's autograd (whose
+//! bookkeeping adds a zeroed buffer and an addition per gradient), and runs a batch's
+//! per-sample products in parallel where candle runs them one after the other.
 //!
 //! Reference: Vaswani et al., *Attention Is All You Need*, NeurIPS 2017 (the forward);
 //! Dao et al., *FlashAttention*, NeurIPS 2022 (recomputing `P` in the backward).
@@ -107,26 +107,18 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// Head `head` of sample `sample`: a `rows × width` view with rows `heads·width` apart.
-    fn head(&self, sample: usize, head: usize, rows: usize, width: usize, heads: usize) -> Mat<'a> {
-        let offset = self.start + sample * rows * heads * width + head * width;
-        Mat::new(self.storage, offset, (rows, width)).with_row_stride(heads * width)
-    }
-}
-
-/// Writes the `rows × width` matrix `src` into head `head` of one sample's
-/// `(rows, heads·width)` block `dst`.
-fn scatter_head<T: Copy>(src: &[T], dst: &mut [T], head: usize, width: usize, heads: usize) {
-    for (row, out) in src.chunks_exact(width).zip(dst.chunks_exact_mut(heads * width)) {
-        out[head * width..][..width].copy_from_slice(row);
+    /// Head `head` of sample `sample`: its contiguous `channels × positions` block.
+    fn head(&self, sample: usize, head: usize, channels: usize, positions: usize, heads: usize) -> Mat<'a> {
+        let offset = self.start + (sample * heads + head) * channels * positions;
+        Mat::new(self.storage, offset, (channels, positions))
     }
 }
 
 /// `P` of head `head` of sample `sample`, (N × M).
 fn probabilities<T: Real>(q: Input, k: Input, dims: &Dims, sample: usize, head: usize) -> Result<Vec<T>> {
-    let q_head = q.head(sample, head, dims.queries, dims.d, dims.heads);
-    let k_head = k.head(sample, head, dims.keys, dims.d, dims.heads);
-    let mut p = matmul::<T>(1, q_head, k_head.t())?;
+    let q_head = q.head(sample, head, dims.d, dims.queries, dims.heads);
+    let k_head = k.head(sample, head, dims.d, dims.keys, dims.heads);
+    let mut p = matmul::<T>(1, q_head.t(), k_head)?;
     let scale = T::from_f64(dims.scale);
     p.chunks_exact_mut(dims.keys).for_each(|row| softmax_row_in_place(row, scale));
     Ok(p)
@@ -135,11 +127,11 @@ fn probabilities<T: Real>(q: Input, k: Input, dims: &Dims, sample: usize, head: 
 fn forward<T: Real>(q: Input, k: Input, v: Input, dims: &Dims) -> Result<Vec<T>> {
     let mut out = vec![T::zero(); dims.batch * dims.o_sample()];
     out.par_chunks_mut(dims.o_sample()).enumerate().try_for_each(|(sample, out)| -> Result<()> {
-        for head in 0..dims.heads {
+        for (head, out) in out.chunks_exact_mut(dims.dv * dims.queries).enumerate() {
             let mut p = Buffer(probabilities::<T>(q, k, dims, sample, head)?);
-            let v_head = v.head(sample, head, dims.keys, dims.dv, dims.heads);
-            let o = p.lend(|p| matmul::<T>(1, Mat::new(p, 0, (dims.queries, dims.keys)), v_head))?;
-            scatter_head(&o, out, head, dims.dv, dims.heads);
+            let v_head = v.head(sample, head, dims.dv, dims.keys, dims.heads);
+            let o = p.lend(|p| matmul::<T>(1, v_head, Mat::new(p, 0, (dims.queries, dims.keys)).t()))?;
+            out.copy_from_slice(&o);
         }
         Ok(())
     })?;
@@ -159,24 +151,24 @@ fn backward<T: Real>(q: Input, k: Input, v: Input, d_out: Input, dims: &Dims) ->
         .zip(dv.par_chunks_mut(dims.v_sample()))
         .enumerate()
         .try_for_each(|(sample, ((dq, dk), dv))| -> Result<()> {
-            for head in 0..dims.heads {
+            let (dq, dk) = (dq.chunks_exact_mut(dims.d * n), dk.chunks_exact_mut(dims.d * m));
+            for (head, ((dq, dk), dv)) in dq.zip(dk).zip(dv.chunks_exact_mut(dims.dv * m)).enumerate() {
                 let mut p = Buffer(probabilities::<T>(q, k, dims, sample, head)?);
-                let d_o = d_out.head(sample, head, n, dims.dv, dims.heads);
-                let v_head = v.head(sample, head, m, dims.dv, dims.heads);
-                let dv_head = p.lend(|p| matmul::<T>(1, Mat::new(p, 0, (n, m)).t(), d_o))?;
-                scatter_head(&dv_head, dv, head, dims.dv, dims.heads);
-                let mut ds = Buffer(matmul::<T>(1, d_o, v_head.t())?);
+                let d_o = d_out.head(sample, head, dims.dv, n, dims.heads);
+                let v_head = v.head(sample, head, dims.dv, m, dims.heads);
+                dv.copy_from_slice(&p.lend(|p| matmul::<T>(1, d_o, Mat::new(p, 0, (n, m))))?);
+                let mut ds = Buffer(matmul::<T>(1, d_o.t(), v_head)?);
                 for (dp_row, p_row) in ds.0.chunks_exact_mut(m).zip(p.0.chunks_exact(m)) {
                     softmax_row_grad_in_place(dp_row, p_row, s);
                 }
-                let q_head = q.head(sample, head, n, dims.d, dims.heads);
-                let k_head = k.head(sample, head, m, dims.d, dims.heads);
-                let (dq_head, dk_head) = ds.lend(|ds| {
+                let q_head = q.head(sample, head, dims.d, n, dims.heads);
+                let k_head = k.head(sample, head, dims.d, m, dims.heads);
+                ds.lend(|ds| {
                     let ds = Mat::new(ds, 0, (n, m));
-                    Ok((matmul::<T>(1, ds, k_head)?, matmul::<T>(1, ds.t(), q_head)?))
+                    dq.copy_from_slice(&matmul::<T>(1, k_head, ds.t())?);
+                    dk.copy_from_slice(&matmul::<T>(1, q_head, ds)?);
+                    Ok(())
                 })?;
-                scatter_head(&dq_head, dq, head, dims.d, dims.heads);
-                scatter_head(&dk_head, dk, head, dims.d, dims.heads);
             }
             Ok(())
         })?;
@@ -233,7 +225,7 @@ impl CustomOp3 for AttentionOp {
         let (q, k, v) = (Input::new(q, ql)?, Input::new(k, kl)?, Input::new(v, vl)?);
         let out = by_float_dtype!(q.storage.dtype(), NAME, run(q, k, v, &self.dims));
         let Dims { batch, queries, heads, dv, .. } = self.dims;
-        Ok((out, Shape::from((batch, queries, heads * dv))))
+        Ok((out, Shape::from((batch, heads * dv, queries))))
     }
 
     fn bwd(
@@ -251,15 +243,15 @@ impl CustomOp3 for AttentionOp {
 
 /// The sizes of a call, or an error naming the mismatched shapes.
 fn dims(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -> Result<Dims> {
-    let (batch, queries, q_width) = q.dims3()?;
-    let (k_batch, keys, k_width) = k.dims3()?;
-    let (v_batch, v_keys, v_width) = v.dims3()?;
+    let (batch, q_width, queries) = q.dims3()?;
+    let (k_batch, k_width, keys) = k.dims3()?;
+    let (v_batch, v_width, v_keys) = v.dims3()?;
     if heads == 0 || q_width % heads != 0 || v_width % heads != 0 {
         bail!("{NAME}: {heads} heads do not divide the channels of q {:?} and v {:?}", q.dims(), v.dims());
     }
     if k_batch != batch || v_batch != batch || v_keys != keys || k_width != q_width {
         bail!(
-            "{NAME}: q {:?}, k {:?} and v {:?} do not match (B, N, H·D), (B, M, H·D), (B, M, H·Dv)",
+            "{NAME}: q {:?}, k {:?} and v {:?} do not match (B, H·D, N), (B, H·D, M), (B, H·Dv, M)",
             q.dims(),
             k.dims(),
             v.dims()
@@ -271,11 +263,11 @@ fn dims(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -> Result<
     Ok(Dims { batch, heads, queries, keys, d: q_width / heads, dv: v_width / heads, scale })
 }
 
-/// Multi-head scaled dot-product attention, `softmax(s·q·kᵀ)·v` per sample and head, as one
-/// op with a fused backward (see the module doc).
+/// Multi-head scaled dot-product attention on channel-major features, `v·softmax(s·qᵀ·k)ᵀ`
+/// per sample and head, as one op with a fused backward (see the module doc).
 ///
 /// # Shapes
-/// `q`: (B, N, H·D), `k`: (B, M, H·D), `v`: (B, M, H·Dv) → (B, N, H·Dv); head `h` in channels
+/// `q`: (B, H·D, N), `k`: (B, H·D, M), `v`: (B, H·Dv, M) → (B, H·Dv, N); head `h` in channels
 /// `h·D .. (h+1)·D` (`h·Dv ..` of `v` and the output).
 ///
 /// # Errors
@@ -297,22 +289,22 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -
     )
 }
 
-/// [`attention`] out of candle's own ops (heads split into `(B, H, N, D)`, batched `matmul`,
-/// `candle_nn`'s softmax): the reference for the tests and the fallback on devices other than
-/// the CPU.
+/// [`attention`] out of candle's own ops (heads split into token-major `(B, H, N, D)`, batched
+/// `matmul`, `candle_nn`'s softmax): the reference for the tests and the fallback on devices
+/// other than the CPU.
 ///
 /// # Shapes
 /// As [`attention`].
 pub fn attention_composed(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
     let Dims { batch, queries, dv, .. } = dims(q, k, v, heads, scale)?;
     let split = |t: &Tensor| -> Result<Tensor> {
-        let (b, rows, width) = t.dims3()?;
-        t.reshape((b, rows, heads, width / heads))?.transpose(1, 2)?.contiguous()
+        let (b, width, positions) = t.dims3()?;
+        t.reshape((b, heads, width / heads, positions))?.transpose(2, 3)?.contiguous()
     };
     let (q, k, v) = (split(q)?, split(k)?, split(v)?);
     let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
     let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
-    weights.matmul(&v)?.transpose(1, 2)?.reshape((batch, queries, heads * dv))
+    weights.matmul(&v)?.transpose(2, 3)?.reshape((batch, heads * dv, queries))
 }
 
 #[cfg(test)]
@@ -323,9 +315,9 @@ mod tests {
 
     fn inputs(b: usize, n: usize, m: usize, heads: usize, d: usize, dv: usize, dtype: DType, seed: u64) -> [Tensor; 3] {
         [
-            randn(&[b, n, heads * d], dtype, seed),
-            randn(&[b, m, heads * d], dtype, seed + 1),
-            randn(&[b, m, heads * dv], dtype, seed + 2),
+            randn(&[b, heads * d, n], dtype, seed),
+            randn(&[b, heads * d, m], dtype, seed + 1),
+            randn(&[b, heads * dv, m], dtype, seed + 2),
         ]
     }
 
@@ -383,10 +375,12 @@ mod tests {
     #[test]
     fn large_scores_do_not_overflow() {
         // Scores of ±1e4 in the first row (a one-hot softmax, no overflow), ties in the second.
-        let q = Tensor::new(&[[[100f32, 0.0], [0.0, -100.0]]], &Device::Cpu).unwrap();
-        let k = Tensor::new(&[[[100f32, 0.0], [-100.0, 0.0]]], &Device::Cpu).unwrap();
-        let v = Tensor::new(&[[[1f32, 2.0], [3.0, 4.0]]], &Device::Cpu).unwrap();
-        let out = attention(&q, &k, &v, 1, 1.0).unwrap().to_vec3::<f32>().unwrap();
+        // Token-major rows q₀ = (100, 0), q₁ = (0, −100), k₀ = (100, 0), k₁ = (−100, 0),
+        // v₀ = (1, 2), v₁ = (3, 4), given channel-major (transposed).
+        let t = |rows: [[f32; 2]; 2]| Tensor::new(&[rows], &Device::Cpu).unwrap().transpose(1, 2).unwrap();
+        let (q, k, v) =
+            (t([[100.0, 0.0], [0.0, -100.0]]), t([[100.0, 0.0], [-100.0, 0.0]]), t([[1.0, 2.0], [3.0, 4.0]]));
+        let out = attention(&q, &k, &v, 1, 1.0).unwrap().transpose(1, 2).unwrap().to_vec3::<f32>().unwrap();
         assert_eq!(out[0][0], [1.0, 2.0]);
         assert_eq!(out[0][1], [2.0, 3.0]);
     }

@@ -9,12 +9,14 @@
 //!
 //! `heads = C / attention_head_dim` (integer division), or one head of `C` channels when
 //! `attention_head_dim` is `None`. Keys: `group_norm`, `to_q`, `to_k`, `to_v`, `to_out.0`.
-//! The heads' `softmax(q·kᵀ/√head_dim)·v` is one op, [`cdm_kernels::attention::attention`],
-//! on the projections as they are (no per-head copies), with a fused backward.
+//! The map is never transposed to tokens: the projections are 1×1 convolutions (a linear
+//! layer at every position) and the heads' `softmax(q·kᵀ/√head_dim)·v` is one op on
+//! channel-major features, [`cdm_kernels::attention::attention`], with a fused backward.
 
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 use cdm_kernels::attention::attention;
+use cdm_kernels::conv2d::conv2d;
 
 use crate::layers::{GroupNorm, Linear, group_norm, linear};
 
@@ -63,19 +65,27 @@ impl AttentionBlock {
     /// # Shapes
     /// `x`: (B, C, H, W) → (B, C, H, W).
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (batch, channels, height, width) = x.dims4()?;
-        let positions = height * width;
+        let (batch, _, height, width) = x.dims4()?;
         let normed = match &self.group_norm {
             Some(norm) => norm.forward(x)?,
             None => x.clone(),
         };
-        let tokens = normed.reshape((batch, channels, positions))?.transpose(1, 2)?.contiguous()?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let (query, key, value) =
-            (self.to_q.forward(&tokens)?, self.to_k.forward(&tokens)?, self.to_v.forward(&tokens)?);
-        let attended = attention(&query, &key, &value, self.heads, scale)?;
-        let out = self.to_out.forward(&attended)?.transpose(1, 2)?.reshape((batch, channels, height, width))?;
-        let y = (out + x)?;
+        let flat = |t: Tensor| t.reshape((batch, (), height * width));
+        let (query, key, value) = (
+            flat(project(&self.to_q, &normed)?)?,
+            flat(project(&self.to_k, &normed)?)?,
+            flat(project(&self.to_v, &normed)?)?,
+        );
+        let attended = attention(&query, &key, &value, self.heads, scale)?.reshape((batch, (), height, width))?;
+        let y = (project(&self.to_out, &attended)? + x)?;
         if self.rescale_output_factor == 1.0 { Ok(y) } else { y / self.rescale_output_factor }
     }
+}
+
+/// A linear layer applied at every position of a (B, C, H, W) map: a 1×1 convolution with its
+/// weight (O, C) viewed as (O, C, 1, 1), so the map is never transposed to tokens.
+fn project(linear: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+    let (out_dim, in_dim) = linear.weight().dims2()?;
+    conv2d(x, &linear.weight().reshape((out_dim, in_dim, 1, 1))?, Some(linear.bias()), 1, 0)
 }
