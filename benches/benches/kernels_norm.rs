@@ -8,8 +8,9 @@
 //! - `softmax/16x256x256`: attention weights over 16×16 positions (`candle_nn::ops::softmax`);
 //! - `layer_norm/32768x128`: the MLP's layer norm (the composed `layers::LayerNorm`);
 //! - `bias_gelu/32768x128`: `gelu_erf(x + b)` after the MLP's first linear layer;
-//! - `attention/16x196x64`, `attention/16x256x128`: one head over 14×14 and 16×16 positions
-//!   (the attention layers of the 28×28 and 32×32 UNets; reference `attention_composed`);
+//! - `attention/16x64x196`, `attention/16x128x256`: one head of 64 and 128 channels over 14×14
+//!   and 16×16 positions (the attention layers of the 28×28 and 32×32 UNets; reference
+//!   `attention_composed`);
 //! - `linear/3136x64x64`: the product of a 64 → 64 attention projection over 16×14×14 tokens
 //!   (reference `x.matmul(&w.t())`);
 //! - `resnet_block/16x32x28x28`, `resnet_block/16x96x28x28`: a ResNet block to 32 channels,
@@ -100,7 +101,7 @@ fn cases() -> Vec<Case> {
         composed: Box::new(|v| bias_act_composed(&v[0], Some(&v[1]), Some(Activation::Gelu))),
     });
     for (batch, positions, channels) in [(16, 196, 64), (16, 256, 128)] {
-        let shape = [batch, positions, channels];
+        let shape = [batch, channels, positions];
         let scale = 1.0 / (channels as f64).sqrt();
         cases.push(Case {
             group: "attention",
