@@ -52,7 +52,7 @@
 //! Dao et al., *FlashAttention*, NeurIPS 2022 (recomputing `P` in the backward).
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, D, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, D, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 use crate::matmul::{Buffer, Mat, matmul};
@@ -92,32 +92,41 @@ impl Dims {
     }
 }
 
-/// One input of the op as CPU storage with the element offset of its first sample.
+/// One of `q`, `k`, `v` (or `∂L/∂o`) as CPU storage: the element offset of its first sample and
+/// the elements from one sample to the next (more than a sample's own when the three are
+/// channel ranges of one packed tensor).
 #[derive(Clone, Copy)]
 struct Input<'a> {
     storage: &'a CpuStorage,
     start: usize,
+    sample_stride: usize,
 }
 
 impl<'a> Input<'a> {
-    fn new(storage: &'a CpuStorage, layout: &Layout) -> Result<Self> {
+    /// The contiguous tensor of `layout`, samples `sample_len` elements apart.
+    fn new(storage: &'a CpuStorage, layout: &Layout, sample_len: usize) -> Result<Self> {
         match layout.contiguous_offsets() {
-            Some((start, _)) => Ok(Self { storage, start }),
+            Some((start, _)) => Ok(Self { storage, start, sample_stride: sample_len }),
             None => bail!("{NAME}: expects contiguous inputs (the public wrapper makes them so)"),
         }
     }
 
+    /// The channels `offset ..` of each sample of `self`, `self` being `packed` per sample.
+    fn channel_range(self, offset: usize) -> Self {
+        Self { start: self.start + offset, ..self }
+    }
+
     /// Head `head` of sample `sample`: its contiguous `channels × positions` block.
-    fn head(&self, sample: usize, head: usize, channels: usize, positions: usize, heads: usize) -> Mat<'a> {
-        let offset = self.start + (sample * heads + head) * channels * positions;
+    fn head(&self, sample: usize, head: usize, channels: usize, positions: usize) -> Mat<'a> {
+        let offset = self.start + sample * self.sample_stride + head * channels * positions;
         Mat::new(self.storage, offset, (channels, positions))
     }
 }
 
 /// `P` of head `head` of sample `sample`, (N × M).
 fn probabilities<T: Real>(q: Input, k: Input, dims: &Dims, sample: usize, head: usize) -> Result<Vec<T>> {
-    let q_head = q.head(sample, head, dims.d, dims.queries, dims.heads);
-    let k_head = k.head(sample, head, dims.d, dims.keys, dims.heads);
+    let q_head = q.head(sample, head, dims.d, dims.queries);
+    let k_head = k.head(sample, head, dims.d, dims.keys);
     let mut p = matmul::<T>(1, q_head.t(), k_head)?;
     let scale = T::from_f64(dims.scale);
     p.chunks_exact_mut(dims.keys).for_each(|row| softmax_row_in_place(row, scale));
@@ -129,7 +138,7 @@ fn forward<T: Real>(q: Input, k: Input, v: Input, dims: &Dims) -> Result<Vec<T>>
     out.par_chunks_mut(dims.o_sample()).enumerate().try_for_each(|(sample, out)| -> Result<()> {
         for (head, out) in out.chunks_exact_mut(dims.dv * dims.queries).enumerate() {
             let mut p = Buffer(probabilities::<T>(q, k, dims, sample, head)?);
-            let v_head = v.head(sample, head, dims.dv, dims.keys, dims.heads);
+            let v_head = v.head(sample, head, dims.dv, dims.keys);
             let o = p.lend(|p| matmul::<T>(1, v_head, Mat::new(p, 0, (dims.queries, dims.keys)).t()))?;
             out.copy_from_slice(&o);
         }
@@ -138,71 +147,100 @@ fn forward<T: Real>(q: Input, k: Input, v: Input, dims: &Dims) -> Result<Vec<T>>
     Ok(out)
 }
 
+/// `q`, `k`, `v` and `∂L/∂o` of one call.
+#[derive(Clone, Copy)]
+struct Operands<'a> {
+    q: Input<'a>,
+    k: Input<'a>,
+    v: Input<'a>,
+    d_out: Input<'a>,
+}
+
+/// The gradients of one sample's `q`, `k` and `v`, written into `dq`, `dk`, `dv`.
+fn sample_gradients<T: Real>(x: Operands, dims: &Dims, sample: usize, [dq, dk, dv]: [&mut [T]; 3]) -> Result<()> {
+    let (n, m) = (dims.queries, dims.keys);
+    let s = T::from_f64(dims.scale);
+    let (dq, dk) = (dq.chunks_exact_mut(dims.d * n), dk.chunks_exact_mut(dims.d * m));
+    for (head, ((dq, dk), dv)) in dq.zip(dk).zip(dv.chunks_exact_mut(dims.dv * m)).enumerate() {
+        let mut p = Buffer(probabilities::<T>(x.q, x.k, dims, sample, head)?);
+        let d_o = x.d_out.head(sample, head, dims.dv, n);
+        let v_head = x.v.head(sample, head, dims.dv, m);
+        dv.copy_from_slice(&p.lend(|p| matmul::<T>(1, d_o, Mat::new(p, 0, (n, m))))?);
+        let mut ds = Buffer(matmul::<T>(1, d_o.t(), v_head)?);
+        for (dp_row, p_row) in ds.0.chunks_exact_mut(m).zip(p.0.chunks_exact(m)) {
+            softmax_row_grad_in_place(dp_row, p_row, s);
+        }
+        let q_head = x.q.head(sample, head, dims.d, n);
+        let k_head = x.k.head(sample, head, dims.d, m);
+        ds.lend(|ds| {
+            let ds = Mat::new(ds, 0, (n, m));
+            dq.copy_from_slice(&matmul::<T>(1, k_head, ds.t())?);
+            dk.copy_from_slice(&matmul::<T>(1, q_head, ds)?);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
 /// `(dq, dk, dv)` in the layouts of `q`, `k` and `v`.
-fn backward<T: Real>(q: Input, k: Input, v: Input, d_out: Input, dims: &Dims) -> Result<[Vec<T>; 3]> {
+fn backward<T: Real>(x: Operands, dims: &Dims) -> Result<[Vec<T>; 3]> {
     let zero = T::zero();
     let mut dq = vec![zero; dims.batch * dims.q_sample()];
     let mut dk = vec![zero; dims.batch * dims.k_sample()];
     let mut dv = vec![zero; dims.batch * dims.v_sample()];
-    let (n, m) = (dims.queries, dims.keys);
-    let s = T::from_f64(dims.scale);
     dq.par_chunks_mut(dims.q_sample())
         .zip(dk.par_chunks_mut(dims.k_sample()))
         .zip(dv.par_chunks_mut(dims.v_sample()))
         .enumerate()
-        .try_for_each(|(sample, ((dq, dk), dv))| -> Result<()> {
-            let (dq, dk) = (dq.chunks_exact_mut(dims.d * n), dk.chunks_exact_mut(dims.d * m));
-            for (head, ((dq, dk), dv)) in dq.zip(dk).zip(dv.chunks_exact_mut(dims.dv * m)).enumerate() {
-                let mut p = Buffer(probabilities::<T>(q, k, dims, sample, head)?);
-                let d_o = d_out.head(sample, head, dims.dv, n, dims.heads);
-                let v_head = v.head(sample, head, dims.dv, m, dims.heads);
-                dv.copy_from_slice(&p.lend(|p| matmul::<T>(1, d_o, Mat::new(p, 0, (n, m))))?);
-                let mut ds = Buffer(matmul::<T>(1, d_o.t(), v_head)?);
-                for (dp_row, p_row) in ds.0.chunks_exact_mut(m).zip(p.0.chunks_exact(m)) {
-                    softmax_row_grad_in_place(dp_row, p_row, s);
-                }
-                let q_head = q.head(sample, head, dims.d, n, dims.heads);
-                let k_head = k.head(sample, head, dims.d, m, dims.heads);
-                ds.lend(|ds| {
-                    let ds = Mat::new(ds, 0, (n, m));
-                    dq.copy_from_slice(&matmul::<T>(1, k_head, ds.t())?);
-                    dk.copy_from_slice(&matmul::<T>(1, q_head, ds)?);
-                    Ok(())
-                })?;
-            }
-            Ok(())
-        })?;
+        .try_for_each(|(sample, ((dq, dk), dv))| sample_gradients(x, dims, sample, [dq, dk, dv]))?;
     Ok([dq, dk, dv])
 }
 
-/// The forward op; inputs `q`, `k`, `v`.
+/// The gradient of a packed `[q; k; v]` (self-attention), in its layout.
+fn backward_packed<T: Real>(x: Operands, dims: &Dims) -> Result<Vec<T>> {
+    let packed = dims.q_sample() + dims.k_sample() + dims.v_sample();
+    let mut d_qkv = vec![T::zero(); dims.batch * packed];
+    d_qkv.par_chunks_mut(packed).enumerate().try_for_each(|(sample, d)| {
+        let (dq, rest) = d.split_at_mut(dims.q_sample());
+        let (dk, dv) = rest.split_at_mut(dims.k_sample());
+        sample_gradients(x, dims, sample, [dq, dk, dv])
+    })?;
+    Ok(d_qkv)
+}
+
+/// The op on separate `q`, `k`, `v`.
 struct AttentionOp {
     dims: Dims,
 }
 
-impl AttentionOp {
-    /// `(dq, dk, dv)` from the backward kernel, run on the CPU buffers directly (it has four
-    /// inputs, one more than a candle op takes; it needs no backward of its own).
-    fn gradients(&self, q: &Tensor, k: &Tensor, v: &Tensor, d_out: &Tensor) -> Result<[Tensor; 3]> {
-        fn run<T: Real>(inputs: [Input; 4], dims: &Dims, shapes: [&Shape; 3]) -> Result<[Tensor; 3]> {
-            let [q, k, v, d_out] = inputs;
-            let [dq, dk, dv] = backward::<T>(q, k, v, d_out, dims)?;
-            let cpu = &candle_core::Device::Cpu;
-            Ok([
-                Tensor::from_vec(dq, shapes[0], cpu)?,
-                Tensor::from_vec(dk, shapes[1], cpu)?,
-                Tensor::from_vec(dv, shapes[2], cpu)?,
-            ])
+/// The op on `[q; k; v]` packed along the channels of one tensor (self-attention).
+struct SelfAttentionOp {
+    dims: Dims,
+}
+
+impl Dims {
+    /// `q`, `k`, `v` in the storage of one packed `[q; k; v]` tensor, and `∂L/∂o`.
+    fn packed<'a>(&self, qkv: Input<'a>, d_out: Input<'a>) -> Operands<'a> {
+        let qkv = Input { sample_stride: self.q_sample() + self.k_sample() + self.v_sample(), ..qkv };
+        Operands {
+            q: qkv,
+            k: qkv.channel_range(self.q_sample()),
+            v: qkv.channel_range(self.q_sample() + self.k_sample()),
+            d_out,
         }
-        let d_out = d_out.contiguous()?;
-        let guards = [q, k, v, &d_out].map(|t| t.storage_and_layout());
-        let mut inputs = Vec::with_capacity(4);
-        for (storage, layout) in &guards {
-            inputs.push(Input::new(cpu_storage(storage, NAME)?, layout)?);
-        }
-        let inputs = [inputs[0], inputs[1], inputs[2], inputs[3]];
-        Ok(by_float_dtype!(q.dtype(), NAME, run(inputs, &self.dims, [q.shape(), k.shape(), v.shape()])))
     }
+
+    fn out_shape(&self) -> Shape {
+        Shape::from((self.batch, self.heads * self.dv, self.queries))
+    }
+}
+
+/// `t` as an [`Input`] whose samples are `sample_len` elements apart.
+fn input<'a>(
+    guard: &'a (impl std::ops::Deref<Target = candle_core::Storage>, &Layout),
+    sample_len: usize,
+) -> Result<Input<'a>> {
+    Input::new(cpu_storage(&guard.0, NAME)?, guard.1, sample_len)
 }
 
 impl CustomOp3 for AttentionOp {
@@ -222,10 +260,10 @@ impl CustomOp3 for AttentionOp {
         fn run<T: Real>(q: Input, k: Input, v: Input, dims: &Dims) -> Result<CpuStorage> {
             Ok(T::to_cpu_storage_owned(forward::<T>(q, k, v, dims)?))
         }
-        let (q, k, v) = (Input::new(q, ql)?, Input::new(k, kl)?, Input::new(v, vl)?);
-        let out = by_float_dtype!(q.storage.dtype(), NAME, run(q, k, v, &self.dims));
-        let Dims { batch, queries, heads, dv, .. } = self.dims;
-        Ok((out, Shape::from((batch, heads * dv, queries))))
+        let d = &self.dims;
+        let (q, k, v) =
+            (Input::new(q, ql, d.q_sample())?, Input::new(k, kl, d.k_sample())?, Input::new(v, vl, d.v_sample())?);
+        Ok((by_float_dtype!(q.storage.dtype(), NAME, run(q, k, v, d)), d.out_shape()))
     }
 
     fn bwd(
@@ -236,8 +274,54 @@ impl CustomOp3 for AttentionOp {
         _out: &Tensor,
         d_out: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let [dq, dk, dv] = self.gradients(q, k, v, d_out)?;
+        fn run<T: Real>(x: Operands, dims: &Dims, shapes: [&Shape; 3]) -> Result<[Tensor; 3]> {
+            let [dq, dk, dv] = backward::<T>(x, dims)?;
+            let cpu = &candle_core::Device::Cpu;
+            Ok([
+                Tensor::from_vec(dq, shapes[0], cpu)?,
+                Tensor::from_vec(dk, shapes[1], cpu)?,
+                Tensor::from_vec(dv, shapes[2], cpu)?,
+            ])
+        }
+        let d = &self.dims;
+        let d_out = d_out.contiguous()?;
+        let guards = [q, k, v, &d_out].map(|t| t.storage_and_layout());
+        let x = Operands {
+            q: input(&guards[0], d.q_sample())?,
+            k: input(&guards[1], d.k_sample())?,
+            v: input(&guards[2], d.v_sample())?,
+            d_out: input(&guards[3], d.o_sample())?,
+        };
+        let [dq, dk, dv] = by_float_dtype!(q.dtype(), NAME, run(x, d, [q.shape(), k.shape(), v.shape()]));
         Ok((Some(dq), Some(dk), Some(dv)))
+    }
+}
+
+impl CustomOp1 for SelfAttentionOp {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn cpu_fwd(&self, qkv: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: Real>(x: Operands, dims: &Dims) -> Result<CpuStorage> {
+            Ok(T::to_cpu_storage_owned(forward::<T>(x.q, x.k, x.v, dims)?))
+        }
+        let d = &self.dims;
+        let qkv = Input::new(qkv, layout, 0)?;
+        // `d_out` is not read by the forward pass.
+        let x = d.packed(qkv, qkv);
+        Ok((by_float_dtype!(qkv.storage.dtype(), NAME, run(x, d)), d.out_shape()))
+    }
+
+    fn bwd(&self, qkv: &Tensor, _out: &Tensor, d_out: &Tensor) -> Result<Option<Tensor>> {
+        fn run<T: Real>(x: Operands, dims: &Dims, shape: &Shape) -> Result<Tensor> {
+            Tensor::from_vec(backward_packed::<T>(x, dims)?, shape, &candle_core::Device::Cpu)
+        }
+        let d = &self.dims;
+        let d_out = d_out.contiguous()?;
+        let (qkv_guard, d_out_guard) = (qkv.storage_and_layout(), d_out.storage_and_layout());
+        let x = d.packed(input(&qkv_guard, 0)?, input(&d_out_guard, d.o_sample())?);
+        Ok(Some(by_float_dtype!(qkv.dtype(), NAME, run(x, d, qkv.shape()))))
     }
 }
 
@@ -289,6 +373,48 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -
     )
 }
 
+/// [`attention`] of a tensor with itself: `q`, `k` and `v` are the first, second and third
+/// thirds of the channels of `qkv` (what one 1×1 convolution with the three projections'
+/// weights stacked produces), and the gradient is one tensor in that layout.
+///
+/// # Shapes
+/// `qkv`: (B, 3·H·D, N) → (B, H·D, N).
+///
+/// # Errors
+/// Channels not a multiple of `3·heads`, a scale that is not finite and positive; on the CPU,
+/// a dtype other than F32/F64. Other devices run [`self_attention_composed`].
+pub fn self_attention(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
+    let [q, k, v] = split_qkv(qkv, heads)?;
+    let dims = dims(&q, &k, &v, heads, scale)?;
+    if !qkv.device().is_cpu() {
+        return attention_composed(&q, &k, &v, heads, scale);
+    }
+    if !matches!(qkv.dtype(), candle_core::DType::F32 | candle_core::DType::F64) {
+        return unsupported_dtype(NAME, qkv.dtype());
+    }
+    qkv.contiguous()?.apply_op1(SelfAttentionOp { dims })
+}
+
+/// [`self_attention`] out of candle's own ops: the thirds of `qkv` through
+/// [`attention_composed`].
+///
+/// # Shapes
+/// As [`self_attention`].
+pub fn self_attention_composed(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
+    let [q, k, v] = split_qkv(qkv, heads)?;
+    attention_composed(&q, &k, &v, heads, scale)
+}
+
+/// The thirds `q`, `k`, `v` of the channels of `qkv` (views).
+fn split_qkv(qkv: &Tensor, heads: usize) -> Result<[Tensor; 3]> {
+    let (_, channels, _) = qkv.dims3()?;
+    if heads == 0 || channels % (3 * heads) != 0 {
+        bail!("{NAME}: qkv {:?} needs channels that are a multiple of 3·heads = {}", qkv.dims(), 3 * heads);
+    }
+    let third = channels / 3;
+    Ok([qkv.narrow(1, 0, third)?, qkv.narrow(1, third, third)?, qkv.narrow(1, 2 * third, third)?])
+}
+
 /// [`attention`] out of candle's own ops (heads split into token-major `(B, H, N, D)`, batched
 /// `matmul`, `candle_nn`'s softmax): the reference for the tests and the fallback on devices
 /// other than the CPU.
@@ -310,7 +436,7 @@ pub fn attention_composed(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scal
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn};
+    use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn, rel_err};
     use candle_core::{DType, Device};
 
     fn inputs(b: usize, n: usize, m: usize, heads: usize, d: usize, dv: usize, dtype: DType, seed: u64) -> [Tensor; 3] {
@@ -342,6 +468,32 @@ mod tests {
             );
             assert!(fwd < 1e-5 && grads.iter().all(|&e| e < 1e-5), "case {case}: {fwd:e} {grads:?}");
         }
+    }
+
+    #[test]
+    fn self_attention_matches_composed_f32() {
+        for (case, &(b, n, heads, d)) in [(2, 5, 1, 8), (3, 7, 2, 3), (2, 196, 1, 16)].iter().enumerate() {
+            let qkv = randn(&[b, 3 * heads * d, n], DType::F32, 90 + case as u64);
+            let (fwd, grads) = compare(
+                &[qkv],
+                |t| self_attention(&t[0], heads, 0.4),
+                |t| self_attention_composed(&t[0], heads, 0.4),
+                91,
+            );
+            assert!(fwd < 1e-5 && grads[0] < 1e-5, "case {case}: {fwd:e} {grads:?}");
+        }
+    }
+
+    #[test]
+    fn self_attention_is_attention_of_the_thirds() {
+        // Bit-identical: the same kernel reads the thirds in place or as separate tensors.
+        let qkv = randn(&[3, 12, 9], DType::F64, 95);
+        let thirds: Vec<Tensor> = (0..3).map(|i| qkv.narrow(1, 4 * i, 4).unwrap()).collect();
+        let packed = self_attention(&qkv, 2, 0.3).unwrap();
+        let separate = attention(&thirds[0], &thirds[1], &thirds[2], 2, 0.3).unwrap();
+        assert_eq!(rel_err(&packed, &separate), 0.0);
+        let errs = finite_difference_errors(&[qkv], |t| self_attention(&t[0], 2, 0.3), 96);
+        assert!(errs[0] < 1e-6, "{errs:?}");
     }
 
     #[test]
@@ -394,5 +546,6 @@ mod tests {
         assert!(err(attention(&q, &k, &v, 2, f64::NAN)).contains("finite and positive"));
         let bf = |t: &Tensor| t.to_dtype(DType::BF16).unwrap();
         assert!(err(attention(&bf(&q), &bf(&k), &bf(&v), 2, 0.5)).contains("unsupported dtype BF16"));
+        assert!(err(self_attention(&q, 2, 0.5)).contains("multiple of 3·heads = 6"));
     }
 }

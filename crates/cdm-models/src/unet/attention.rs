@@ -10,12 +10,13 @@
 //! `heads = C / attention_head_dim` (integer division), or one head of `C` channels when
 //! `attention_head_dim` is `None`. Keys: `group_norm`, `to_q`, `to_k`, `to_v`, `to_out.0`.
 //! The map is never transposed to tokens: the projections are 1×1 convolutions (a linear
-//! layer at every position) and the heads' `softmax(q·kᵀ/√head_dim)·v` is one op on
-//! channel-major features, [`cdm_kernels::attention::attention`], with a fused backward.
+//! layer at every position; `to_q`, `to_k`, `to_v` stacked into one) and the heads'
+//! `softmax(q·kᵀ/√head_dim)·v` is one op on channel-major features,
+//! [`cdm_kernels::attention::self_attention`], with a fused backward.
 
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
-use cdm_kernels::attention::attention;
+use cdm_kernels::attention::self_attention;
 use cdm_kernels::conv2d::conv2d;
 
 use crate::layers::{GroupNorm, Linear, group_norm, linear};
@@ -71,21 +72,20 @@ impl AttentionBlock {
             None => x.clone(),
         };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let flat = |t: Tensor| t.reshape((batch, (), height * width));
-        let (query, key, value) = (
-            flat(project(&self.to_q, &normed)?)?,
-            flat(project(&self.to_k, &normed)?)?,
-            flat(project(&self.to_v, &normed)?)?,
-        );
-        let attended = attention(&query, &key, &value, self.heads, scale)?.reshape((batch, (), height, width))?;
-        let y = (project(&self.to_out, &attended)? + x)?;
+        let projections = [&self.to_q, &self.to_k, &self.to_v];
+        let weight = Tensor::cat(&projections.map(Linear::weight), 0)?;
+        let bias = Tensor::cat(&projections.map(Linear::bias), 0)?;
+        let qkv = pointwise(&normed, &weight, &bias)?.reshape((batch, (), height * width))?;
+        let attended = self_attention(&qkv, self.heads, scale)?.reshape((batch, (), height, width))?;
+        let y = (pointwise(&attended, self.to_out.weight(), self.to_out.bias())? + x)?;
         if self.rescale_output_factor == 1.0 { Ok(y) } else { y / self.rescale_output_factor }
     }
 }
 
-/// A linear layer applied at every position of a (B, C, H, W) map: a 1×1 convolution with its
-/// weight (O, C) viewed as (O, C, 1, 1), so the map is never transposed to tokens.
-fn project(linear: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
-    let (out_dim, in_dim) = linear.weight().dims2()?;
-    conv2d(x, &linear.weight().reshape((out_dim, in_dim, 1, 1))?, Some(linear.bias()), 1, 0)
+/// A linear layer (weight (O, C), bias (O)) applied at every position of a (B, C, H, W) map: a
+/// 1×1 convolution with the weight viewed as (O, C, 1, 1), so the map is never transposed to
+/// tokens.
+fn pointwise(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    let (out_dim, in_dim) = weight.dims2()?;
+    conv2d(x, &weight.reshape((out_dim, in_dim, 1, 1))?, Some(bias), 1, 0)
 }
