@@ -31,6 +31,7 @@
 //! | [`norm`] | layer norm; group norm, optionally followed by SiLU |
 //! | [`softmax`] | softmax over the last dimension |
 //! | [`attention`] | multi-head scaled dot-product attention, on the projections as they are |
+//! | [`upsample`] | nearest-neighbour ×2 upsampling |
 //! | [`sinusoid`] | interleaved cosine/sine features of a scalar per row |
 //! | [`conv2d`] | 2-D convolution as matrix products (Winograd F(2×2, 3×3) for 3×3 at stride 1, im2col otherwise) |
 //! | [`residual_block`], [`residual_mlp`] | the paper's residual MLP, whole, as one op |
@@ -62,6 +63,7 @@ mod storage;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod threads;
+pub mod upsample;
 
 pub use activation::Activation;
 pub use threads::{GEMM_THREADING_THRESHOLD, in_thread_pool, tune_gemm_threading, without_subnormals};

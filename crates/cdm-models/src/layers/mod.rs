@@ -15,22 +15,22 @@
 //! (`candle_nn::LayerNorm` takes a fused path without one on contiguous input, so gradients
 //! would silently stop there); [`GroupNorm`] can fuse a following SiLU; [`Conv2d`] runs the
 //! GEMM-based [`cdm_kernels::conv2d`].
-//! [`upsample_nearest_2x`] guards against candle's `upsample_nearest2d` backward, which
-//! overwrites (instead of adding to) the gradient of an input that also feeds another op.
+//! [`upsample_nearest_2x`] is [`cdm_kernels::upsample::upsample_nearest_2x`]: its gradient is
+//! exact however the input is used elsewhere (candle's `upsample_nearest2d` backward
+//! overwrites, instead of adding to, the gradient of an input that also feeds another op).
 
 mod conv2d;
 mod group_norm;
 mod layer_norm;
 mod linear;
-mod upsample;
 
 use candle_nn::Init;
 
+pub use cdm_kernels::upsample::upsample_nearest_2x;
 pub use conv2d::{Conv2d, conv2d};
 pub use group_norm::{GroupNorm, group_norm};
 pub use layer_norm::LayerNorm;
 pub use linear::{Linear, linear};
-pub use upsample::upsample_nearest_2x;
 
 /// `U(±1/√fan_in)`, PyTorch's default for linear and convolution weights and biases.
 fn torch_uniform(fan_in: usize) -> Init {
