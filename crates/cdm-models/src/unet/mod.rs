@@ -14,8 +14,9 @@
 //! ResNet blocks are GroupNorm + activation + 3×3 conv twice, with the time embedding added
 //! in between and dropout before the second conv; attention layers are GroupNorm + multi-head
 //! self-attention over positions with a residual connection. Timesteps are DDPM training
-//! timesteps (floats are fine). Only differentiable candle ops are used: the composed GroupNorm,
-//! `ops::softmax` and [`crate::layers::upsample_nearest_2x`]. Dropout masks come from candle's
+//! timesteps (floats are fine). Every op has a backward: candle's own, or a fused kernel of
+//! [`cdm_kernels`] (the ResNet blocks, attention, group norm, convolutions and
+//! [`crate::layers::upsample_nearest_2x`]). Dropout masks come from candle's
 //! RNG, which cannot be seeded on the CPU.
 //!
 //! # Parameter names (diffusers `UNet2DModel` state-dict keys)
@@ -99,6 +100,8 @@ pub struct Unet {
     up_blocks: Vec<UpBlock>,
     conv_norm_out: GroupNorm,
     conv_out: Conv2d,
+    /// The ResNet blocks' activation, applied once to the time embedding they all take.
+    activation: Activation,
     training: bool,
 }
 
@@ -183,6 +186,7 @@ impl Unet {
             up_blocks,
             conv_norm_out: group_norm(config.norm_num_groups, channels[0], config.norm_eps, vb.pp("conv_norm_out"))?,
             conv_out: conv2d(channels[0], config.out_channels, 3, same, vb.pp("conv_out"))?,
+            activation: arch.activation,
             training: false,
         })
     }
@@ -226,7 +230,9 @@ impl Unet {
             self.config.flip_sin_to_cos,
             self.config.freq_shift,
         )?;
-        let temb = self.time_linear_2.forward(&self.time_linear_1.forward_act(&embedding, Some(Activation::Silu))?)?;
+        let hidden = self.time_linear_1.forward_act(&embedding, Some(Activation::Silu))?;
+        // Every ResNet block takes act(temb); computed once, fused into linear_2's bias pass.
+        let temb = self.time_linear_2.forward_act(&hidden, Some(self.activation))?;
 
         let x = if self.config.center_input_sample { x.affine(2.0, -1.0)? } else { x.clone() };
         let mut h = self.conv_in.forward(&x)?;

@@ -73,7 +73,9 @@ impl ResnetBlock {
     }
 
     /// # Shapes
-    /// `x`: (B, in, H, W); `temb`: (B, temb_channels). Returns (B, out, H, W).
+    /// `x`: (B, in, H, W); `temb`: (B, temb_channels), the time embedding after the block's
+    /// activation, `act(temb)` (the UNet computes it once for all blocks). Returns
+    /// (B, out, H, W).
     pub fn forward(&self, x: &Tensor, temb: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let act = self.settings.activation;
         let dropout = train && self.settings.dropout > 0.0;
@@ -81,7 +83,7 @@ impl ResnetBlock {
             return self.forward_fused(x, temb);
         }
         let h = self.conv1.forward(&self.norm1.forward_act(x, act)?)?;
-        let time = self.time_emb_proj.forward(&act.apply(temb)?)?.unsqueeze(2)?.unsqueeze(3)?;
+        let time = self.time_emb_proj.forward(temb)?.unsqueeze(2)?.unsqueeze(3)?;
         let mut h = match self.settings.time_conditioning {
             TimeConditioning::Add => self.norm2.forward_act(&h.broadcast_add(&time)?, act)?,
             TimeConditioning::ScaleShift => {
@@ -105,7 +107,7 @@ impl ResnetBlock {
     /// The block as one op, [`cdm_kernels::resnet_block::resnet_block`]: SiLU, additive time
     /// conditioning and no dropout, the common configuration.
     fn forward_fused(&self, x: &Tensor, temb: &Tensor) -> candle_core::Result<Tensor> {
-        let time = self.time_emb_proj.forward(&Activation::Silu.apply(temb)?)?;
+        let time = self.time_emb_proj.forward(temb)?;
         let weights = ResnetBlockWeights {
             norm1: (self.norm1.weight(), self.norm1.bias()),
             conv1: affine(&self.conv1)?,
