@@ -34,13 +34,13 @@
 //!
 //! # Implementation
 //!
-//! Samples run in parallel on rayon's threads, the heads of a sample in turn; every product is
-//! a gemm on a head's contiguous (D × N) block or a transposed view of it, and its result is a
-//! head's block of the output. The backward recomputes `P` from `q` and `k` (one product)
-//! rather than keeping the (B, H, N, M) probabilities alive between the passes, as flash
-//! attention does. The row softmax is that of [`crate::softmax`]: the row maximum subtracted
-//! before the exponential (no overflow), sums in f64. Every sample's result is computed by one
-//! thread, so results do not depend on the thread count.
+//! Samples run in parallel on rayon's threads; each product is one gemm call over a sample's
+//! heads, on their contiguous (D × N) blocks or transposed views of them, and its result is
+//! the sample's block of the output. The forward pass keeps `P` for the backward (as PyTorch's
+//! autograd keeps the softmax's output); a second backward through the same graph finds it
+//! gone and recomputes it from `q` and `k`. The row softmax is that of [`crate::softmax`]: the
+//! row maximum subtracted before the exponential (no overflow), sums in f64. Each product is
+//! computed by one thread, so results do not depend on the thread count.
 //!
 //! Compared with composing it from candle ops (transpose to tokens, split heads, `matmul`,
 //! scale, softmax, `matmul`, merge heads, transpose back), the op makes no copies, makes no
@@ -48,11 +48,13 @@
 //! bookkeeping adds a zeroed buffer and an addition per gradient), and runs a batch's
 //! per-sample products in parallel where candle runs them one after the other.
 //!
-//! Reference: Vaswani et al., *Attention Is All You Need*, NeurIPS 2017 (the forward);
-//! Dao et al., *FlashAttention*, NeurIPS 2022 (recomputing `P` in the backward).
+//! Reference: Vaswani et al., *Attention Is All You Need*, NeurIPS 2017.
+
+use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, D, Layout, Result, Shape, Tensor, bail};
+
 use rayon::prelude::*;
 
 use crate::matmul::{Buffer, Mat, matmul};
@@ -116,74 +118,91 @@ impl<'a> Input<'a> {
         Self { start: self.start + offset, ..self }
     }
 
-    /// Head `head` of sample `sample`: its contiguous `channels × positions` block.
-    fn head(&self, sample: usize, head: usize, channels: usize, positions: usize) -> Mat<'a> {
-        let offset = self.start + sample * self.sample_stride + head * channels * positions;
-        Mat::new(self.storage, offset, (channels, positions))
+    /// The heads of sample `sample`: a batch of contiguous `channels × positions` blocks.
+    fn heads(&self, sample: usize, channels: usize, positions: usize) -> Mat<'a> {
+        let offset = self.start + sample * self.sample_stride;
+        Mat::new(self.storage, offset, (channels, positions)).batched(channels * positions)
     }
 }
 
-/// `P` of head `head` of sample `sample`, (N × M).
-fn probabilities<T: Real>(q: Input, k: Input, dims: &Dims, sample: usize, head: usize) -> Result<Vec<T>> {
-    let q_head = q.head(sample, head, dims.d, dims.queries);
-    let k_head = k.head(sample, head, dims.d, dims.keys);
-    let mut p = matmul::<T>(1, q_head.t(), k_head)?;
-    let scale = T::from_f64(dims.scale);
-    p.chunks_exact_mut(dims.keys).for_each(|row| softmax_row_in_place(row, scale));
-    Ok(p)
-}
-
-fn forward<T: Real>(q: Input, k: Input, v: Input, dims: &Dims) -> Result<Vec<T>> {
-    let mut out = vec![T::zero(); dims.batch * dims.o_sample()];
-    out.par_chunks_mut(dims.o_sample()).enumerate().try_for_each(|(sample, out)| -> Result<()> {
-        for (head, out) in out.chunks_exact_mut(dims.dv * dims.queries).enumerate() {
-            let mut p = Buffer(probabilities::<T>(q, k, dims, sample, head)?);
-            let v_head = v.head(sample, head, dims.dv, dims.keys);
-            let o = p.lend(|p| matmul::<T>(1, v_head, Mat::new(p, 0, (dims.queries, dims.keys)).t()))?;
-            out.copy_from_slice(&o);
-        }
-        Ok(())
-    })?;
-    Ok(out)
-}
-
-/// `q`, `k`, `v` and `∂L/∂o` of one call.
+/// `q`, `k`, `v` (and `∂L/∂o` in the backward) of one call.
 #[derive(Clone, Copy)]
 struct Operands<'a> {
     q: Input<'a>,
     k: Input<'a>,
     v: Input<'a>,
-    d_out: Input<'a>,
+    d_out: Option<Input<'a>>,
 }
 
-/// The gradients of one sample's `q`, `k` and `v`, written into `dq`, `dk`, `dv`.
-fn sample_gradients<T: Real>(x: Operands, dims: &Dims, sample: usize, [dq, dk, dv]: [&mut [T]; 3]) -> Result<()> {
-    let (n, m) = (dims.queries, dims.keys);
-    let s = T::from_f64(dims.scale);
-    let (dq, dk) = (dq.chunks_exact_mut(dims.d * n), dk.chunks_exact_mut(dims.d * m));
-    for (head, ((dq, dk), dv)) in dq.zip(dk).zip(dv.chunks_exact_mut(dims.dv * m)).enumerate() {
-        let mut p = Buffer(probabilities::<T>(x.q, x.k, dims, sample, head)?);
-        let d_o = x.d_out.head(sample, head, dims.dv, n);
-        let v_head = x.v.head(sample, head, dims.dv, m);
-        dv.copy_from_slice(&p.lend(|p| matmul::<T>(1, d_o, Mat::new(p, 0, (n, m))))?);
-        let mut ds = Buffer(matmul::<T>(1, d_o.t(), v_head)?);
-        for (dp_row, p_row) in ds.0.chunks_exact_mut(m).zip(p.0.chunks_exact(m)) {
-            softmax_row_grad_in_place(dp_row, p_row, s);
-        }
-        let q_head = x.q.head(sample, head, dims.d, n);
-        let k_head = x.k.head(sample, head, dims.d, m);
-        ds.lend(|ds| {
-            let ds = Mat::new(ds, 0, (n, m));
-            dq.copy_from_slice(&matmul::<T>(1, k_head, ds.t())?);
-            dk.copy_from_slice(&matmul::<T>(1, q_head, ds)?);
-            Ok(())
-        })?;
+/// `P` of every head of sample `sample`, (H, N, M).
+fn probabilities<T: Real>(x: Operands, dims: &Dims, sample: usize) -> Result<CpuStorage> {
+    let (q, k) = (x.q.heads(sample, dims.d, dims.queries), x.k.heads(sample, dims.d, dims.keys));
+    let mut p = matmul::<T>(dims.heads, q.t(), k)?;
+    let scale = T::from_f64(dims.scale);
+    p.chunks_exact_mut(dims.keys).for_each(|row| softmax_row_in_place(row, scale));
+    Ok(T::to_cpu_storage_owned(p))
+}
+
+impl Dims {
+    /// `P` of sample `sample`'s heads in `p`, a batch of (N × M) matrices.
+    fn p_heads<'a>(&self, p: &'a CpuStorage) -> Mat<'a> {
+        Mat::new(p, 0, (self.queries, self.keys)).batched(self.queries * self.keys)
     }
-    Ok(())
+}
+
+/// The output and every sample's `P` (kept for the backward).
+fn forward<T: Real>(x: Operands, dims: &Dims) -> Result<(Vec<T>, Vec<CpuStorage>)> {
+    let mut out = vec![T::zero(); dims.batch * dims.o_sample()];
+    let p = out
+        .par_chunks_mut(dims.o_sample())
+        .enumerate()
+        .map(|(sample, out)| {
+            let p = probabilities::<T>(x, dims, sample)?;
+            let v = x.v.heads(sample, dims.dv, dims.keys);
+            out.copy_from_slice(&matmul::<T>(dims.heads, v, dims.p_heads(&p).t())?);
+            Ok(p)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((out, p))
+}
+
+/// The gradients of one sample's `q`, `k` and `v`, written into `dq`, `dk`, `dv`, from its `P`.
+fn sample_gradients<T: Real>(
+    x: Operands,
+    dims: &Dims,
+    sample: usize,
+    p: &CpuStorage,
+    [dq, dk, dv]: [&mut [T]; 3],
+) -> Result<()> {
+    let (n, m, heads) = (dims.queries, dims.keys, dims.heads);
+    let Some(d_out) = x.d_out else { bail!("{NAME}: the backward needs ∂L/∂o") };
+    let d_o = d_out.heads(sample, dims.dv, n);
+    let p_heads = dims.p_heads(p);
+    dv.copy_from_slice(&matmul::<T>(heads, d_o, p_heads)?);
+    let mut ds = matmul::<T>(heads, d_o.t(), x.v.heads(sample, dims.dv, m))?;
+    let s = T::from_f64(dims.scale);
+    for (dp_row, p_row) in ds.chunks_exact_mut(m).zip(T::cpu_storage_as_slice(p)?.chunks_exact(m)) {
+        softmax_row_grad_in_place(dp_row, p_row, s);
+    }
+    Buffer(ds).lend(|ds| {
+        let ds = Mat::new(ds, 0, (n, m)).batched(n * m);
+        dq.copy_from_slice(&matmul::<T>(heads, x.k.heads(sample, dims.d, m), ds.t())?);
+        dk.copy_from_slice(&matmul::<T>(heads, x.q.heads(sample, dims.d, n), ds)?);
+        Ok(())
+    })
+}
+
+/// Every sample's `P`: the forward pass's, or recomputed if it is gone (a second backward).
+fn cached_or_recomputed<T: Real>(cache: &ProbabilityCache, x: Operands, dims: &Dims) -> Result<Vec<CpuStorage>> {
+    match cache.take() {
+        Some(p) => Ok(p),
+        None => (0..dims.batch).into_par_iter().map(|sample| probabilities::<T>(x, dims, sample)).collect(),
+    }
 }
 
 /// `(dq, dk, dv)` in the layouts of `q`, `k` and `v`.
-fn backward<T: Real>(x: Operands, dims: &Dims) -> Result<[Vec<T>; 3]> {
+fn backward<T: Real>(x: Operands, dims: &Dims, cache: &ProbabilityCache) -> Result<[Vec<T>; 3]> {
+    let p = cached_or_recomputed::<T>(cache, x, dims)?;
     let zero = T::zero();
     let mut dq = vec![zero; dims.batch * dims.q_sample()];
     let mut dk = vec![zero; dims.batch * dims.k_sample()];
@@ -192,35 +211,52 @@ fn backward<T: Real>(x: Operands, dims: &Dims) -> Result<[Vec<T>; 3]> {
         .zip(dk.par_chunks_mut(dims.k_sample()))
         .zip(dv.par_chunks_mut(dims.v_sample()))
         .enumerate()
-        .try_for_each(|(sample, ((dq, dk), dv))| sample_gradients(x, dims, sample, [dq, dk, dv]))?;
+        .try_for_each(|(sample, ((dq, dk), dv))| sample_gradients(x, dims, sample, &p[sample], [dq, dk, dv]))?;
     Ok([dq, dk, dv])
 }
 
 /// The gradient of a packed `[q; k; v]` (self-attention), in its layout.
-fn backward_packed<T: Real>(x: Operands, dims: &Dims) -> Result<Vec<T>> {
+fn backward_packed<T: Real>(x: Operands, dims: &Dims, cache: &ProbabilityCache) -> Result<Vec<T>> {
+    let p = cached_or_recomputed::<T>(cache, x, dims)?;
     let packed = dims.q_sample() + dims.k_sample() + dims.v_sample();
     let mut d_qkv = vec![T::zero(); dims.batch * packed];
     d_qkv.par_chunks_mut(packed).enumerate().try_for_each(|(sample, d)| {
         let (dq, rest) = d.split_at_mut(dims.q_sample());
         let (dk, dv) = rest.split_at_mut(dims.k_sample());
-        sample_gradients(x, dims, sample, [dq, dk, dv])
+        sample_gradients(x, dims, sample, &p[sample], [dq, dk, dv])
     })?;
     Ok(d_qkv)
+}
+
+/// The forward pass's `P`, one CPU storage per sample, until the backward takes it.
+#[derive(Default)]
+struct ProbabilityCache(Mutex<Option<Vec<CpuStorage>>>);
+
+impl ProbabilityCache {
+    fn put(&self, p: Vec<CpuStorage>) {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(p);
+    }
+
+    fn take(&self) -> Option<Vec<CpuStorage>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+    }
 }
 
 /// The op on separate `q`, `k`, `v`.
 struct AttentionOp {
     dims: Dims,
+    cache: ProbabilityCache,
 }
 
 /// The op on `[q; k; v]` packed along the channels of one tensor (self-attention).
 struct SelfAttentionOp {
     dims: Dims,
+    cache: ProbabilityCache,
 }
 
 impl Dims {
     /// `q`, `k`, `v` in the storage of one packed `[q; k; v]` tensor, and `∂L/∂o`.
-    fn packed<'a>(&self, qkv: Input<'a>, d_out: Input<'a>) -> Operands<'a> {
+    fn packed<'a>(&self, qkv: Input<'a>, d_out: Option<Input<'a>>) -> Operands<'a> {
         let qkv = Input { sample_stride: self.q_sample() + self.k_sample() + self.v_sample(), ..qkv };
         Operands {
             q: qkv,
@@ -243,6 +279,16 @@ fn input<'a>(
     Input::new(cpu_storage(&guard.0, NAME)?, guard.1, sample_len)
 }
 
+/// The forward pass as a candle `cpu_fwd`: the output's storage; `P` goes to `cache`.
+fn run_forward(x: Operands, dims: &Dims, cache: &ProbabilityCache) -> Result<(CpuStorage, Shape)> {
+    fn run<T: Real>(x: Operands, dims: &Dims, cache: &ProbabilityCache) -> Result<CpuStorage> {
+        let (out, p) = forward::<T>(x, dims)?;
+        cache.put(p);
+        Ok(T::to_cpu_storage_owned(out))
+    }
+    Ok((by_float_dtype!(x.q.storage.dtype(), NAME, run(x, dims, cache)), dims.out_shape()))
+}
+
 impl CustomOp3 for AttentionOp {
     fn name(&self) -> &'static str {
         NAME
@@ -257,13 +303,14 @@ impl CustomOp3 for AttentionOp {
         v: &CpuStorage,
         vl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(q: Input, k: Input, v: Input, dims: &Dims) -> Result<CpuStorage> {
-            Ok(T::to_cpu_storage_owned(forward::<T>(q, k, v, dims)?))
-        }
         let d = &self.dims;
-        let (q, k, v) =
-            (Input::new(q, ql, d.q_sample())?, Input::new(k, kl, d.k_sample())?, Input::new(v, vl, d.v_sample())?);
-        Ok((by_float_dtype!(q.storage.dtype(), NAME, run(q, k, v, d)), d.out_shape()))
+        let x = Operands {
+            q: Input::new(q, ql, d.q_sample())?,
+            k: Input::new(k, kl, d.k_sample())?,
+            v: Input::new(v, vl, d.v_sample())?,
+            d_out: None,
+        };
+        run_forward(x, d, &self.cache)
     }
 
     fn bwd(
@@ -274,8 +321,8 @@ impl CustomOp3 for AttentionOp {
         _out: &Tensor,
         d_out: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        fn run<T: Real>(x: Operands, dims: &Dims, shapes: [&Shape; 3]) -> Result<[Tensor; 3]> {
-            let [dq, dk, dv] = backward::<T>(x, dims)?;
+        fn run<T: Real>(x: Operands, op: &AttentionOp, shapes: [&Shape; 3]) -> Result<[Tensor; 3]> {
+            let [dq, dk, dv] = backward::<T>(x, &op.dims, &op.cache)?;
             let cpu = &candle_core::Device::Cpu;
             Ok([
                 Tensor::from_vec(dq, shapes[0], cpu)?,
@@ -290,9 +337,9 @@ impl CustomOp3 for AttentionOp {
             q: input(&guards[0], d.q_sample())?,
             k: input(&guards[1], d.k_sample())?,
             v: input(&guards[2], d.v_sample())?,
-            d_out: input(&guards[3], d.o_sample())?,
+            d_out: Some(input(&guards[3], d.o_sample())?),
         };
-        let [dq, dk, dv] = by_float_dtype!(q.dtype(), NAME, run(x, d, [q.shape(), k.shape(), v.shape()]));
+        let [dq, dk, dv] = by_float_dtype!(q.dtype(), NAME, run(x, self, [q.shape(), k.shape(), v.shape()]));
         Ok((Some(dq), Some(dk), Some(dv)))
     }
 }
@@ -303,25 +350,18 @@ impl CustomOp1 for SelfAttentionOp {
     }
 
     fn cpu_fwd(&self, qkv: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Real>(x: Operands, dims: &Dims) -> Result<CpuStorage> {
-            Ok(T::to_cpu_storage_owned(forward::<T>(x.q, x.k, x.v, dims)?))
-        }
-        let d = &self.dims;
-        let qkv = Input::new(qkv, layout, 0)?;
-        // `d_out` is not read by the forward pass.
-        let x = d.packed(qkv, qkv);
-        Ok((by_float_dtype!(qkv.storage.dtype(), NAME, run(x, d)), d.out_shape()))
+        run_forward(self.dims.packed(Input::new(qkv, layout, 0)?, None), &self.dims, &self.cache)
     }
 
     fn bwd(&self, qkv: &Tensor, _out: &Tensor, d_out: &Tensor) -> Result<Option<Tensor>> {
-        fn run<T: Real>(x: Operands, dims: &Dims, shape: &Shape) -> Result<Tensor> {
-            Tensor::from_vec(backward_packed::<T>(x, dims)?, shape, &candle_core::Device::Cpu)
+        fn run<T: Real>(x: Operands, op: &SelfAttentionOp, shape: &Shape) -> Result<Tensor> {
+            Tensor::from_vec(backward_packed::<T>(x, &op.dims, &op.cache)?, shape, &candle_core::Device::Cpu)
         }
         let d = &self.dims;
         let d_out = d_out.contiguous()?;
         let (qkv_guard, d_out_guard) = (qkv.storage_and_layout(), d_out.storage_and_layout());
-        let x = d.packed(input(&qkv_guard, 0)?, input(&d_out_guard, d.o_sample())?);
-        Ok(Some(by_float_dtype!(qkv.dtype(), NAME, run(x, d, qkv.shape()))))
+        let x = d.packed(input(&qkv_guard, 0)?, Some(input(&d_out_guard, d.o_sample())?));
+        Ok(Some(by_float_dtype!(qkv.dtype(), NAME, run(x, self, qkv.shape()))))
     }
 }
 
@@ -369,7 +409,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -
     q.contiguous()?.apply_op3_arc(
         &k.contiguous()?,
         &v.contiguous()?,
-        std::sync::Arc::new(Box::new(AttentionOp { dims })),
+        std::sync::Arc::new(Box::new(AttentionOp { dims, cache: ProbabilityCache::default() })),
     )
 }
 
@@ -392,7 +432,7 @@ pub fn self_attention(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> 
     if !matches!(qkv.dtype(), candle_core::DType::F32 | candle_core::DType::F64) {
         return unsupported_dtype(NAME, qkv.dtype());
     }
-    qkv.contiguous()?.apply_op1(SelfAttentionOp { dims })
+    qkv.contiguous()?.apply_op1(SelfAttentionOp { dims, cache: ProbabilityCache::default() })
 }
 
 /// [`self_attention`] out of candle's own ops: the thirds of `qkv` through
@@ -437,7 +477,7 @@ pub fn attention_composed(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scal
 mod tests {
     use super::*;
     use crate::testing::{assert_independent_of_thread_count, compare, finite_difference_errors, randn, rel_err};
-    use candle_core::{DType, Device};
+    use candle_core::{DType, Device, Var};
 
     fn inputs(b: usize, n: usize, m: usize, heads: usize, d: usize, dv: usize, dtype: DType, seed: u64) -> [Tensor; 3] {
         [
@@ -494,6 +534,19 @@ mod tests {
         assert_eq!(rel_err(&packed, &separate), 0.0);
         let errs = finite_difference_errors(&[qkv], |t| self_attention(&t[0], 2, 0.3), 96);
         assert!(errs[0] < 1e-6, "{errs:?}");
+    }
+
+    #[test]
+    fn a_second_backward_recomputes_the_probabilities() {
+        // The first backward takes the forward's P; the second finds none and recomputes it.
+        let x = inputs(3, 6, 5, 2, 3, 4, DType::F64, 97);
+        let vars: Vec<Var> = x.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+        let y = attention(vars[0].as_tensor(), vars[1].as_tensor(), vars[2].as_tensor(), 2, 0.6).unwrap();
+        let loss = (&y * &randn(y.dims(), DType::F64, 98)).unwrap().sum_all().unwrap();
+        let (first, second) = (loss.backward().unwrap(), loss.backward().unwrap());
+        for var in &vars {
+            assert_eq!(rel_err(first.get(var).unwrap(), second.get(var).unwrap()), 0.0);
+        }
     }
 
     #[test]
