@@ -60,7 +60,7 @@ use rayon::prelude::*;
 use crate::matmul::{Buffer, Mat, matmul};
 use crate::numerics::Real;
 use crate::softmax::{softmax_row_grad_in_place, softmax_row_in_place};
-use crate::storage::{by_float_dtype, cpu_storage, unsupported_dtype};
+use crate::storage::{by_float_dtype, cpu_storage};
 
 const NAME: &str = "attention";
 
@@ -91,6 +91,26 @@ impl Dims {
     }
     fn o_sample(&self) -> usize {
         self.queries * self.heads * self.dv
+    }
+
+    /// `q`, `k`, `v` in the storage of one packed `[q; k; v]` tensor, and `∂L/∂o`.
+    fn packed<'a>(&self, qkv: Input<'a>, d_out: Option<Input<'a>>) -> Operands<'a> {
+        let qkv = Input { sample_stride: self.q_sample() + self.k_sample() + self.v_sample(), ..qkv };
+        Operands {
+            q: qkv,
+            k: qkv.channel_range(self.q_sample()),
+            v: qkv.channel_range(self.q_sample() + self.k_sample()),
+            d_out,
+        }
+    }
+
+    fn out_shape(&self) -> Shape {
+        Shape::from((self.batch, self.heads * self.dv, self.queries))
+    }
+
+    /// `P` of sample `sample`'s heads in `p`, a batch of (N × M) matrices.
+    fn p_heads<'a>(&self, p: &'a CpuStorage) -> Mat<'a> {
+        Mat::new(p, 0, (self.queries, self.keys)).batched(self.queries * self.keys)
     }
 }
 
@@ -141,13 +161,6 @@ fn probabilities<T: Real>(x: Operands, dims: &Dims, sample: usize) -> Result<Cpu
     let scale = T::from_f64(dims.scale);
     p.chunks_exact_mut(dims.keys).for_each(|row| softmax_row_in_place(row, scale));
     Ok(T::to_cpu_storage_owned(p))
-}
-
-impl Dims {
-    /// `P` of sample `sample`'s heads in `p`, a batch of (N × M) matrices.
-    fn p_heads<'a>(&self, p: &'a CpuStorage) -> Mat<'a> {
-        Mat::new(p, 0, (self.queries, self.keys)).batched(self.queries * self.keys)
-    }
 }
 
 /// The output and every sample's `P` (kept for the backward).
@@ -254,23 +267,6 @@ struct SelfAttentionOp {
     cache: ProbabilityCache,
 }
 
-impl Dims {
-    /// `q`, `k`, `v` in the storage of one packed `[q; k; v]` tensor, and `∂L/∂o`.
-    fn packed<'a>(&self, qkv: Input<'a>, d_out: Option<Input<'a>>) -> Operands<'a> {
-        let qkv = Input { sample_stride: self.q_sample() + self.k_sample() + self.v_sample(), ..qkv };
-        Operands {
-            q: qkv,
-            k: qkv.channel_range(self.q_sample()),
-            v: qkv.channel_range(self.q_sample() + self.k_sample()),
-            d_out,
-        }
-    }
-
-    fn out_shape(&self) -> Shape {
-        Shape::from((self.batch, self.heads * self.dv, self.queries))
-    }
-}
-
 /// `t` as an [`Input`] whose samples are `sample_len` elements apart.
 fn input<'a>(
     guard: &'a (impl std::ops::Deref<Target = candle_core::Storage>, &Layout),
@@ -350,6 +346,7 @@ impl CustomOp1 for SelfAttentionOp {
     }
 
     fn cpu_fwd(&self, qkv: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        // `packed` sets the stride between samples.
         run_forward(self.dims.packed(Input::new(qkv, layout, 0)?, None), &self.dims, &self.cache)
     }
 
@@ -403,13 +400,10 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -
     if !q.device().is_cpu() {
         return attention_composed(q, k, v, heads, scale);
     }
-    if !matches!(q.dtype(), candle_core::DType::F32 | candle_core::DType::F64) {
-        return unsupported_dtype(NAME, q.dtype());
-    }
-    q.contiguous()?.apply_op3_arc(
+    q.contiguous()?.apply_op3(
         &k.contiguous()?,
         &v.contiguous()?,
-        std::sync::Arc::new(Box::new(AttentionOp { dims, cache: ProbabilityCache::default() })),
+        AttentionOp { dims, cache: ProbabilityCache::default() },
     )
 }
 
@@ -428,9 +422,6 @@ pub fn self_attention(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> 
     let dims = dims(&q, &k, &v, heads, scale)?;
     if !qkv.device().is_cpu() {
         return attention_composed(&q, &k, &v, heads, scale);
-    }
-    if !matches!(qkv.dtype(), candle_core::DType::F32 | candle_core::DType::F64) {
-        return unsupported_dtype(NAME, qkv.dtype());
     }
     qkv.contiguous()?.apply_op1(SelfAttentionOp { dims, cache: ProbabilityCache::default() })
 }

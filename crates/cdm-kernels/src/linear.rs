@@ -26,7 +26,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDTyp
 use rayon::prelude::*;
 
 use crate::matmul::{Mat, matmul};
-use crate::storage::{by_float_dtype, cpu_storage, unsupported_dtype};
+use crate::storage::{by_float_dtype, cpu_storage};
 
 const NAME: &str = "linear";
 
@@ -114,9 +114,6 @@ pub fn linear_product(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     }
     if !x.device().is_cpu() {
         return linear_product_composed(x, weight);
-    }
-    if !matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64) {
-        return unsupported_dtype(NAME, x.dtype());
     }
     x.contiguous()?.apply_op2(&weight.contiguous()?, LinearOp)
 }

@@ -42,8 +42,6 @@
 //! Reference: Ho et al., *Denoising Diffusion Probabilistic Models*, NeurIPS 2020 (the block);
 //! diffusers' `ResnetBlock2D` (its layout and parameter names).
 
-use std::sync::Arc;
-
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 
 use crate::conv2d::{conv2d_cpu, conv2d_gradients, conv2d_untracked};
@@ -276,7 +274,7 @@ pub fn resnet_block(
         shapes: list.iter().map(|t| t.shape().clone()).collect(),
         inv_scale: 1.0 / settings.output_scale_factor,
     };
-    x.contiguous()?.apply_op3_arc(&time.contiguous()?, &theta, Arc::new(Box::new(op)))
+    x.contiguous()?.apply_op3(&time.contiguous()?, &theta, op)
 }
 
 /// [`resnet_block`] out of candle's own ops (candle's group norm, `conv2d`, `silu`): the
