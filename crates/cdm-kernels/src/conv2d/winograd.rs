@@ -409,16 +409,14 @@ impl<T: WithDType> ChannelsLast<T> {
 #[inline(always)]
 fn transform_input<T: WithDType>(x: &ChannelsLast<T>, images: usize, tiles: Tiles) -> Vec<T> {
     let c = x.channels;
-    let mut v = Vec::with_capacity(images * tiles.per_image() * POSITIONS * c);
+    let mut v = vec![T::zero(); images * tiles.per_image() * POSITIONS * c];
     // Bᵀ along the rows of the window: column s, row r at (4s + r)·C.
     let mut e = vec![T::zero(); POSITIONS * c];
-    for (b, ty, tx) in tiles.of(images) {
+    for ((b, ty, tx), out) in tiles.of(images).zip(v.chunks_exact_mut(POSITIONS * c)) {
         for (s, e) in e.chunks_exact_mut(4 * c).enumerate() {
             apply_bt(std::array::from_fn(|r| x.pixel(b, 2 * ty + r, 2 * tx + s)), split(e, c));
         }
-        let start = v.len();
-        v.resize(start + POSITIONS * c, T::zero());
-        for (r, out) in v[start..].chunks_exact_mut(4 * c).enumerate() {
+        for (r, out) in out.chunks_exact_mut(4 * c).enumerate() {
             apply_bt(std::array::from_fn(|s| &e[(4 * s + r) * c..][..c]), split(out, c));
         }
     }
@@ -455,16 +453,14 @@ fn transform_output<T: WithDType>(m: &[T], bias: Option<&[T]>, y: &mut ChannelsL
 #[inline(always)]
 fn transform_output_gradient<T: WithDType>(dy: &ChannelsLast<T>, images: usize, tiles: Tiles) -> Vec<T> {
     let o = dy.channels;
-    let mut d_m = Vec::with_capacity(images * tiles.per_image() * POSITIONS * o);
+    let mut d_m = vec![T::zero(); images * tiles.per_image() * POSITIONS * o];
     // A along the rows of the tile: column j, row r at (4j + r)·O.
     let mut e = vec![T::zero(); 8 * o];
-    for (b, ty, tx) in tiles.of(images) {
+    for ((b, ty, tx), d_m) in tiles.of(images).zip(d_m.chunks_exact_mut(POSITIONS * o)) {
         for (j, e) in e.chunks_exact_mut(4 * o).enumerate() {
             apply_a(std::array::from_fn(|i| dy.pixel(b, 2 * ty + i, 2 * tx + j)), split(e, o));
         }
-        let start = d_m.len();
-        d_m.resize(start + POSITIONS * o, T::zero());
-        for (r, out) in d_m[start..].chunks_exact_mut(4 * o).enumerate() {
+        for (r, out) in d_m.chunks_exact_mut(4 * o).enumerate() {
             apply_a(std::array::from_fn(|j| &e[(4 * j + r) * o..][..o]), split(out, o));
         }
     }
