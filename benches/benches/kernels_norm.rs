@@ -149,15 +149,9 @@ fn cases() -> Vec<Case> {
 /// GroupNorm(32) with SiLU, as in the UNets.
 const BLOCK_SETTINGS: ResnetBlockSettings = ResnetBlockSettings { groups: 32, eps: 1e-5, output_scale_factor: 1.0 };
 
-/// `[x, t, γ₁, δ₁, W₁, β₁, γ₂, δ₂, W₂, β₂, (W_s, β_s)]` as a block's weights.
+/// The weights of `[x, t, γ₁, δ₁, W₁, β₁, γ₂, δ₂, W₂, β₂, (W_s, β_s)]`.
 fn block_weights(v: &[Tensor]) -> ResnetBlockWeights<'_> {
-    ResnetBlockWeights {
-        norm1: (&v[2], &v[3]),
-        conv1: (&v[4], &v[5]),
-        norm2: (&v[6], &v[7]),
-        conv2: (&v[8], &v[9]),
-        shortcut: (v.len() == 12).then(|| (&v[10], &v[11])),
-    }
+    ResnetBlockWeights::from_params(&v[2..]).unwrap()
 }
 
 /// The block out of the separate kernels, through candle's autograd (the UNet before the

@@ -71,6 +71,26 @@ pub struct ResnetBlockWeights<'a> {
 }
 
 impl<'a> ResnetBlockWeights<'a> {
+    /// The weights from `[γ₁, δ₁, W₁, β₁, γ₂, δ₂, W₂, β₂]`, followed by `[W_s, β_s]` when the
+    /// block has a 1×1 shortcut (the order of `θ`).
+    ///
+    /// # Errors
+    /// Other than 8 or 10 tensors.
+    pub fn from_params(params: &'a [Tensor]) -> Result<Self> {
+        let shortcut = match params.len() {
+            8 => None,
+            10 => Some((&params[8], &params[9])),
+            n => bail!("{NAME}: expected 8 parameters, or 10 with a shortcut, got {n}"),
+        };
+        Ok(Self {
+            norm1: (&params[0], &params[1]),
+            conv1: (&params[2], &params[3]),
+            norm2: (&params[4], &params[5]),
+            conv2: (&params[6], &params[7]),
+            shortcut,
+        })
+    }
+
     /// The parameters in the order they are packed into `θ`.
     fn list(&self) -> Vec<&'a Tensor> {
         let mut list = Vec::with_capacity(10);
@@ -329,13 +349,7 @@ mod tests {
     }
 
     fn weights(v: &[Tensor]) -> ResnetBlockWeights<'_> {
-        ResnetBlockWeights {
-            norm1: (&v[2], &v[3]),
-            conv1: (&v[4], &v[5]),
-            norm2: (&v[6], &v[7]),
-            conv2: (&v[8], &v[9]),
-            shortcut: (v.len() == 12).then(|| (&v[10], &v[11])),
-        }
+        ResnetBlockWeights::from_params(&v[2..]).unwrap()
     }
 
     fn settings(groups: usize, output_scale_factor: f64) -> ResnetBlockSettings {
@@ -385,6 +399,7 @@ mod tests {
         assert!(
             err(ResnetBlockWeights { norm2: (&v[2], &v[7]), ..weights(&v) }).contains("norm2.weight has shape [4]")
         );
+        assert!(ResnetBlockWeights::from_params(&v[2..9]).unwrap_err().to_string().contains("got 7"));
         let time = v[1].narrow(0, 0, 1).unwrap();
         let e = resnet_block(&v[0], &time, &weights(&v), settings(2, 1.0)).unwrap_err().to_string();
         assert!(e.contains("time has shape [1, 6], expected [2, 6]"), "{e}");
