@@ -195,19 +195,21 @@ impl CustomOp3 for ResnetBlockOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let x = x.detach();
         let params = self.unpack(&theta.detach())?;
+        let w = ResnetBlockWeights::from_params(&params)?;
         let g = if self.inv_scale == 1.0 { dy.contiguous()? } else { (dy * self.inv_scale)?.contiguous()? };
-        let [d_a2, d_w2, d_b2] = conv2d_gradients(&self.a2, &params[6], &params[7], &g, 1, 1)?;
-        let [d_u, d_g2, d_d2] = self.norm2.gradients(&self.u, &params[4], &params[5], &d_a2)?;
+        let [d_a2, d_w2, d_b2] = conv2d_gradients(&self.a2, w.conv2.0, w.conv2.1, &g, 1, 1)?;
+        let [d_u, d_g2, d_d2] = self.norm2.gradients(&self.u, w.norm2.0, w.norm2.1, &d_a2)?;
         let d_t = d_u.sum((2, 3))?;
-        let [d_a1, d_w1, d_b1] = conv2d_gradients(&self.a1, &params[2], &params[3], &d_u, 1, 1)?;
-        let [d_x, d_g1, d_d1] = self.norm1.gradients(&x, &params[0], &params[1], &d_a1)?;
+        let [d_a1, d_w1, d_b1] = conv2d_gradients(&self.a1, w.conv1.0, w.conv1.1, &d_u, 1, 1)?;
+        let [d_x, d_g1, d_d1] = self.norm1.gradients(&x, w.norm1.0, w.norm1.1, &d_a1)?;
         let mut d_theta = vec![d_g1, d_d1, d_w1, d_b1, d_g2, d_d2, d_w2, d_b2];
-        let d_x = if params.len() == 10 {
-            let [d_xs, d_ws, d_bs] = conv2d_gradients(&x, &params[8], &params[9], &g, 1, 0)?;
-            d_theta.extend([d_ws, d_bs]);
-            (d_x + d_xs)?
-        } else {
-            (d_x + g)?
+        let d_x = match w.shortcut {
+            Some((weight, bias)) => {
+                let [d_xs, d_ws, d_bs] = conv2d_gradients(&x, weight, bias, &g, 1, 0)?;
+                d_theta.extend([d_ws, d_bs]);
+                (d_x + d_xs)?
+            }
+            None => (d_x + g)?,
         };
         let d_theta = d_theta.iter().map(Tensor::flatten_all).collect::<Result<Vec<_>>>()?;
         Ok((Some(d_x), Some(d_t), Some(Tensor::cat(&d_theta, 0)?)))
@@ -273,17 +275,15 @@ pub fn resnet_block(
     let list = weights.list();
     let theta = Tensor::cat(&list.iter().map(|t| t.flatten_all()).collect::<Result<Vec<_>>>()?, 0)?;
     let params = list.iter().map(|t| t.detach().contiguous()).collect::<Result<Vec<_>>>()?;
+    let w = ResnetBlockWeights::from_params(&params)?;
     let x_in = x.detach().contiguous()?;
     let norm1 = UntrackedGroupNorm::new(&x_in, settings.groups, settings.eps, true)?;
-    let a1 = norm1.forward(&x_in, &params[0], &params[1])?;
-    let h1 = conv2d_untracked(&a1, &params[2], &params[3], 1, 1)?;
+    let a1 = norm1.forward(&x_in, w.norm1.0, w.norm1.1)?;
+    let h1 = conv2d_untracked(&a1, w.conv1.0, w.conv1.1, 1, 1)?;
     let u = h1.broadcast_add(&time.detach().reshape((batch, o, 1, 1))?)?;
     let norm2 = UntrackedGroupNorm::new(&u, settings.groups, settings.eps, true)?;
-    let a2 = norm2.forward(&u, &params[4], &params[5])?;
-    let shortcut = match params.get(8..10) {
-        Some([w, b]) => Some(conv2d_untracked(&x_in, w, b, 1, 0)?),
-        _ => None,
-    };
+    let a2 = norm2.forward(&u, w.norm2.0, w.norm2.1)?;
+    let shortcut = w.shortcut.map(|(weight, bias)| conv2d_untracked(&x_in, weight, bias, 1, 0)).transpose()?;
     let op = ResnetBlockOp {
         a1,
         u,
