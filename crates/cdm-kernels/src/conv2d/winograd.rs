@@ -66,7 +66,11 @@
 //! products are one batched matmul. The transforms work on a channels-last copy of the block
 //! (`x` and `dy` in; `y` and `dx` out): a pixel's values are then a contiguous vector over the
 //! channels, so every transform is a few elementwise passes over such vectors, each a
-//! [`vectorized`] loop. In the orientations above, with both operands of the weight gradient's
+//! [`vectorized`] loop. Where a pass can cover a whole row of tiles (the first pass of the
+//! input and output-gradient transforms, whose tiles read whole rows of the grid), it does:
+//! one long loop instead of one short one per tile, and each column is transformed once
+//! rather than twice (a block of two 32-channel 28×28 images: input transform 60 → 42 µs,
+//! output-gradient transform 44 → 35 µs). In the orientations above, with both operands of the weight gradient's
 //! products reduced along rows, the GEMMs ran 1.2–3× faster than with `(16, C, T)` layouts.
 
 use candle_core::{Result, WithDType};
@@ -104,6 +108,12 @@ impl Tiles {
     fn of(self, images: usize) -> impl Iterator<Item = (usize, usize, usize)> {
         let per_image = self.per_image();
         (0..images * per_image).map(move |t| (t / per_image, (t % per_image) / self.cols, t % self.cols))
+    }
+
+    /// The rows of tiles `(b, ty)` of `images` images, in order `t`.
+    #[inline(always)]
+    fn rows_of(self, images: usize) -> impl Iterator<Item = (usize, usize)> {
+        (0..images).flat_map(move |b| (0..self.rows).map(move |ty| (b, ty)))
     }
 
     /// Tiles per image.
@@ -390,10 +400,10 @@ impl<T: WithDType> ChannelsLast<T> {
         }
     }
 
-    /// The channel vector of pixel `(i, j)` of image `b`.
+    /// Row `i` of image `b`: its pixels' channel vectors, one after another.
     #[inline(always)]
-    fn pixel(&self, b: usize, i: usize, j: usize) -> &[T] {
-        &self.values[((b * self.rows + i) * self.cols + j) * self.channels..][..self.channels]
+    fn row(&self, b: usize, i: usize) -> &[T] {
+        &self.values[(b * self.rows + i) * self.cols * self.channels..][..self.cols * self.channels]
     }
 
     /// The channel vector of pixel `(i, j)` of image `b`, to write.
@@ -406,18 +416,21 @@ impl<T: WithDType> ChannelsLast<T> {
 /// `V = Bᵀ·d·B` of every 4×4 input tile, tile-major: `(T, 16, C)`, position `ξ = (r, s)` of
 /// tile `t` the channel vector at `(16t + 4r + s)·C`. `x` is zero-padded channels-last, input
 /// pixel `(i, j)` at `(i + p, j + p)`.
+///
+/// `Bᵀ` down the columns runs once per row of tiles, over the four grid rows it reads, whole:
+/// neighbouring tiles share two columns, and one long pass is faster than a short one per tile.
 #[inline(always)]
 fn transform_input<T: WithDType>(x: &ChannelsLast<T>, images: usize, tiles: Tiles) -> Vec<T> {
-    let c = x.channels;
+    let (c, row) = (x.channels, x.cols * x.channels);
     let mut v = vec![T::zero(); images * tiles.per_image() * POSITIONS * c];
-    // Bᵀ along the rows of the window: column s, row r at (4s + r)·C.
-    let mut e = vec![T::zero(); POSITIONS * c];
-    for ((b, ty, tx), out) in tiles.of(images).zip(v.chunks_exact_mut(POSITIONS * c)) {
-        for (s, e) in e.chunks_exact_mut(4 * c).enumerate() {
-            apply_bt(std::array::from_fn(|r| x.pixel(b, 2 * ty + r, 2 * tx + s)), split(e, c));
-        }
-        for (r, out) in out.chunks_exact_mut(4 * c).enumerate() {
-            apply_bt(std::array::from_fn(|s| &e[(4 * s + r) * c..][..c]), split(out, c));
+    // Bᵀ down the columns: row r of the result at r·row, column j at j·C.
+    let mut e = vec![T::zero(); 4 * row];
+    for ((b, ty), out) in tiles.rows_of(images).zip(v.chunks_exact_mut(tiles.cols * POSITIONS * c)) {
+        apply_bt(std::array::from_fn(|r| x.row(b, 2 * ty + r)), split(&mut e, row));
+        for (tx, out) in out.chunks_exact_mut(POSITIONS * c).enumerate() {
+            for (r, out) in out.chunks_exact_mut(4 * c).enumerate() {
+                apply_bt(std::array::from_fn(|s| &e[r * row + (2 * tx + s) * c..][..c]), split(out, c));
+            }
         }
     }
     v
@@ -449,19 +462,20 @@ fn transform_output<T: WithDType>(m: &[T], bias: Option<&[T]>, y: &mut ChannelsL
 }
 
 /// `dM = A·dy·Aᵀ` of every 2×2 output tile, tile-major `(T, 16, O)`, from channels-last `dy`
-/// (images, 2·rows, 2·cols, O) (zero beyond Ho × Wo).
+/// (images, 2·rows, 2·cols, O) (zero beyond Ho × Wo). `A` down the columns runs once per row
+/// of tiles, over its two rows of `dy`, whole.
 #[inline(always)]
 fn transform_output_gradient<T: WithDType>(dy: &ChannelsLast<T>, images: usize, tiles: Tiles) -> Vec<T> {
-    let o = dy.channels;
+    let (o, row) = (dy.channels, dy.cols * dy.channels);
     let mut d_m = vec![T::zero(); images * tiles.per_image() * POSITIONS * o];
-    // A along the rows of the tile: column j, row r at (4j + r)·O.
-    let mut e = vec![T::zero(); 8 * o];
-    for ((b, ty, tx), d_m) in tiles.of(images).zip(d_m.chunks_exact_mut(POSITIONS * o)) {
-        for (j, e) in e.chunks_exact_mut(4 * o).enumerate() {
-            apply_a(std::array::from_fn(|i| dy.pixel(b, 2 * ty + i, 2 * tx + j)), split(e, o));
-        }
-        for (r, out) in d_m.chunks_exact_mut(4 * o).enumerate() {
-            apply_a(std::array::from_fn(|j| &e[(4 * j + r) * o..][..o]), split(out, o));
+    // A down the columns: row r of the result at r·row, column j at j·O.
+    let mut e = vec![T::zero(); 4 * row];
+    for ((b, ty), d_m) in tiles.rows_of(images).zip(d_m.chunks_exact_mut(tiles.cols * POSITIONS * o)) {
+        apply_a(std::array::from_fn(|i| dy.row(b, 2 * ty + i)), split(&mut e, row));
+        for (tx, d_m) in d_m.chunks_exact_mut(POSITIONS * o).enumerate() {
+            for (r, out) in d_m.chunks_exact_mut(4 * o).enumerate() {
+                apply_a(std::array::from_fn(|j| &e[r * row + (2 * tx + j) * o..][..o]), split(out, o));
+            }
         }
     }
     d_m
