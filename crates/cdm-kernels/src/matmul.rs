@@ -9,8 +9,9 @@
 //! which moves the vector rather than copying it.
 //!
 //! The `gemm` crate splits a product across threads above its threading threshold
-//! ([`crate::tune_gemm_threading`]); a batch of smaller products runs one product per rayon
-//! task instead (the 1×1 convolutions' per-image products, a Winograd block's 16).
+//! ([`crate::tune_gemm_threading`]); a batch of smaller products, or of at least two per
+//! thread, runs one product per rayon task instead (the 1×1 convolutions' per-image products,
+//! a Winograd block's 16).
 
 use std::mem::MaybeUninit;
 
@@ -147,15 +148,18 @@ pub(crate) fn matmul<T: WithDType>(batch: usize, lhs: Mat, rhs: Mat) -> Result<V
         }
     };
     let outputs = dst.spare_capacity_mut()[..len].chunks_mut(m * n);
-    if batch > 1 && m * n * k < GEMM_THREADING_THRESHOLD {
-        // Products too small for gemm to split: one per task instead.
+    let threads = rayon::current_num_threads();
+    if batch > 1 && (m * n * k < GEMM_THREADING_THRESHOLD || batch >= 2 * threads) {
+        // Products too small for gemm to split, or enough of them to keep every thread busy:
+        // one per task. (gemm splits a product's rows and columns, never its inner dimension,
+        // so a product with a long inner dimension and a small output splits badly: sixteen
+        // (64 × 1024)·(1024 × 128) products took 3.7 ms split and 1.4 ms one per task.)
         outputs
             .collect::<Vec<_>>()
             .into_par_iter()
             .enumerate()
             .for_each(|(step, out)| product(step, out, Parallelism::None));
     } else {
-        let threads = rayon::current_num_threads();
         let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
         outputs.enumerate().for_each(|(step, out)| product(step, out, parallelism));
     }
