@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use candle_core::{Tensor, Var, backprop::GradStore};
-use cdm_kernels::adamw::{AdamWStep, adamw_composed, adamw_in_place};
+use cdm_kernels::adamw::{AdamWStep, adamw_composed, adamw_in_place_all};
 
 use crate::{Error, Result};
 
@@ -59,9 +59,9 @@ impl AdamW {
 
     /// One update with learning rate `lr`; variables without a gradient are left alone.
     ///
-    /// On the CPU the moments and parameters are overwritten in place
-    /// ([`cdm_kernels::adamw::adamw_in_place`]); elsewhere the update is composed of candle ops
-    /// ([`cdm_kernels::adamw::adamw_composed`]).
+    /// On the CPU the moments and parameters are overwritten in place, the parameters in
+    /// parallel ([`cdm_kernels::adamw::adamw_in_place_all`]); elsewhere the update is composed
+    /// of candle ops ([`cdm_kernels::adamw::adamw_composed`]).
     pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
         self.step_with(grads, lr, true)
     }
@@ -78,18 +78,19 @@ impl AdamW {
             bias1: 1.0 - c.beta1.powi(self.step as i32),
             bias2: 1.0 - c.beta2.powi(self.step as i32),
         };
+        let in_place = |var: &Var| allow_inplace && var.device().is_cpu();
         for (i, (_, var)) in self.params.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else { continue };
-            if allow_inplace && var.device().is_cpu() {
-                adamw_in_place(var.as_tensor(), &self.m[i], &self.v[i], g, &step)?;
-                continue;
-            }
+            let Some(g) = grads.get(var.as_tensor()).filter(|_| !in_place(var)) else { continue };
             let next = adamw_composed(var.as_tensor(), &self.m[i], &self.v[i], g, &step)?;
             var.set(&next.theta)?;
             self.m[i] = next.m;
             self.v[i] = next.v;
         }
-        Ok(())
+        let updates: Vec<[&Tensor; 4]> = (self.params.iter().enumerate())
+            .filter(|(_, (_, var))| in_place(var))
+            .filter_map(|(i, (_, var))| Some([var.as_tensor(), &self.m[i], &self.v[i], grads.get(var.as_tensor())?]))
+            .collect();
+        Ok(adamw_in_place_all(&updates, &step)?)
     }
 
     /// A copy of the moments as named tensors (`m.<name>`, `v.<name>`) for a checkpoint.
