@@ -264,6 +264,8 @@ struct AttentionOp {
 /// The op on `[q; k; v]` packed along the channels of one tensor (self-attention).
 struct SelfAttentionOp {
     dims: Dims,
+    /// (B, H·Dv, S…): the positions in the layout `qkv` has them.
+    out_shape: Shape,
     cache: ProbabilityCache,
 }
 
@@ -347,7 +349,8 @@ impl CustomOp1 for SelfAttentionOp {
 
     fn cpu_fwd(&self, qkv: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         // `packed` sets the stride between samples.
-        run_forward(self.dims.packed(Input::new(qkv, layout, 0)?, None), &self.dims, &self.cache)
+        let (out, _) = run_forward(self.dims.packed(Input::new(qkv, layout, 0)?, None), &self.dims, &self.cache)?;
+        Ok((out, self.out_shape.clone()))
     }
 
     fn bwd(&self, qkv: &Tensor, _out: &Tensor, d_out: &Tensor) -> Result<Option<Tensor>> {
@@ -409,21 +412,35 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, scale: f64) -
 
 /// [`attention`] of a tensor with itself: `q`, `k` and `v` are the first, second and third
 /// thirds of the channels of `qkv` (what one 1×1 convolution with the three projections'
-/// weights stacked produces), and the gradient is one tensor in that layout.
+/// weights stacked produces), and the gradient is one tensor in that layout. The positions may
+/// come in any number of dimensions (a feature map's `H, W`), taken in row-major order, so a
+/// convolutional network's map goes in and out without a reshape.
 ///
 /// # Shapes
-/// `qkv`: (B, 3·H·D, N) → (B, H·D, N).
+/// `qkv`: (B, 3·H·D, S…) → (B, H·D, S…), `N` the product of `S…`.
 ///
 /// # Errors
-/// Channels not a multiple of `3·heads`, a scale that is not finite and positive; on the CPU,
-/// a dtype other than F32/F64. Other devices run [`self_attention_composed`].
+/// Fewer than three dimensions, channels not a multiple of `3·heads`, a scale that is not
+/// finite and positive; on the CPU, a dtype other than F32/F64. Other devices run
+/// [`self_attention_composed`].
 pub fn self_attention(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
-    let [q, k, v] = split_qkv(qkv, heads)?;
+    let (flat, out_shape) = positions_flattened(qkv)?;
+    let [q, k, v] = split_qkv(&flat, heads)?;
     let dims = dims(&q, &k, &v, heads, scale)?;
     if !qkv.device().is_cpu() {
-        return attention_composed(&q, &k, &v, heads, scale);
+        return attention_composed(&q, &k, &v, heads, scale)?.reshape(out_shape);
     }
-    qkv.contiguous()?.apply_op1(SelfAttentionOp { dims, cache: ProbabilityCache::default() })
+    qkv.contiguous()?.apply_op1(SelfAttentionOp { dims, out_shape, cache: ProbabilityCache::default() })
+}
+
+/// `qkv` (B, 3·C, S…) viewed as (B, 3·C, N), and the shape (B, C, S…) of the attention's output.
+fn positions_flattened(qkv: &Tensor) -> Result<(Tensor, Shape)> {
+    let (batch, channels, positions) = match qkv.dims() {
+        &[batch, channels, ref positions @ ..] if !positions.is_empty() => (batch, channels, positions),
+        dims => bail!("{NAME}: qkv {dims:?} needs (B, 3·H·D, positions…)"),
+    };
+    let out: Vec<usize> = [batch, channels / 3].into_iter().chain(positions.iter().copied()).collect();
+    Ok((qkv.reshape((batch, channels, positions.iter().product::<usize>()))?, Shape::from(out)))
 }
 
 /// [`self_attention`] out of candle's own ops: the thirds of `qkv` through
@@ -432,8 +449,9 @@ pub fn self_attention(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> 
 /// # Shapes
 /// As [`self_attention`].
 pub fn self_attention_composed(qkv: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
-    let [q, k, v] = split_qkv(qkv, heads)?;
-    attention_composed(&q, &k, &v, heads, scale)
+    let (flat, out_shape) = positions_flattened(qkv)?;
+    let [q, k, v] = split_qkv(&flat, heads)?;
+    attention_composed(&q, &k, &v, heads, scale)?.reshape(out_shape)
 }
 
 /// The thirds `q`, `k`, `v` of the channels of `qkv` (views).
@@ -528,6 +546,20 @@ mod tests {
     }
 
     #[test]
+    fn self_attention_takes_a_feature_map_as_it_is() {
+        // (B, 3C, H, W) in and (B, C, H, W) out, bit-identical to the positions flattened, and
+        // the gradient in the map's shape; the composed twin agrees.
+        let map = randn(&[2, 12, 3, 5], DType::F64, 99);
+        let flat = map.reshape((2, 12, 15)).unwrap();
+        let y = self_attention(&map, 2, 0.3).unwrap();
+        assert_eq!(y.dims(), &[2, 4, 3, 5]);
+        assert_eq!(rel_err(&y.flatten_from(2).unwrap(), &self_attention(&flat, 2, 0.3).unwrap()), 0.0);
+        let (fwd, grads) =
+            compare(&[map], |t| self_attention(&t[0], 2, 0.3), |t| self_attention_composed(&t[0], 2, 0.3), 100);
+        assert!(fwd < 1e-12 && grads[0] < 1e-12, "{fwd:e} {grads:?}");
+    }
+
+    #[test]
     fn a_second_backward_recomputes_the_probabilities() {
         // The first backward takes the forward's P; the second finds none and recomputes it.
         let x = inputs(3, 6, 5, 2, 3, 4, DType::F64, 97);
@@ -591,5 +623,6 @@ mod tests {
         let bf = |t: &Tensor| t.to_dtype(DType::BF16).unwrap();
         assert!(err(attention(&bf(&q), &bf(&k), &bf(&v), 2, 0.5)).contains("unsupported dtype BF16"));
         assert!(err(self_attention(&q, 2, 0.5)).contains("multiple of 3·heads = 6"));
+        assert!(err(self_attention(&q.flatten_from(1).unwrap(), 2, 0.5)).contains("needs (B, 3·H·D, positions…)"));
     }
 }

@@ -66,7 +66,6 @@ impl AttentionBlock {
     /// # Shapes
     /// `x`: (B, C, H, W) → (B, C, H, W).
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (batch, _, height, width) = x.dims4()?;
         let normed = match &self.group_norm {
             Some(norm) => norm.forward(x)?,
             None => x.clone(),
@@ -75,8 +74,7 @@ impl AttentionBlock {
         let projections = [&self.to_q, &self.to_k, &self.to_v];
         let weight = Tensor::cat(&projections.map(Linear::weight), 0)?;
         let bias = Tensor::cat(&projections.map(Linear::bias), 0)?;
-        let qkv = pointwise(&normed, &weight, &bias)?.reshape((batch, (), height * width))?;
-        let attended = self_attention(&qkv, self.heads, scale)?.reshape((batch, (), height, width))?;
+        let attended = self_attention(&pointwise(&normed, &weight, &bias)?, self.heads, scale)?;
         let y = (pointwise(&attended, self.to_out.weight(), self.to_out.bias())? + x)?;
         if self.rescale_output_factor == 1.0 { Ok(y) } else { y / self.rescale_output_factor }
     }
