@@ -70,8 +70,9 @@
 //! input and output-gradient transforms, whose tiles read whole rows of the grid), it does:
 //! one long loop instead of one short one per tile, and each column is transformed once
 //! rather than twice (a block of two 32-channel 28×28 images: input transform 60 → 42 µs,
-//! output-gradient transform 44 → 35 µs). In the orientations above, with both operands of the weight gradient's
-//! products reduced along rows, the GEMMs ran 1.2–3× faster than with `(16, C, T)` layouts.
+//! output-gradient transform 44 → 35 µs). In the orientations above, with both operands of the
+//! weight gradient's products reduced along rows, the GEMMs ran 1.2–3× faster than with
+//! `(16, C, T)` layouts.
 
 use candle_core::{Result, WithDType};
 use rayon::prelude::*;
